@@ -1,0 +1,35 @@
+# The two commands a new user needs: `make serve` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test test-long test-python lint serve bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test-python: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not long"
+
+test: lint test-python
+
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -q -m long
+
+serve: $(STAMP)
+	$(BIN)/factstr serve --store sqlite:///factstr.db
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

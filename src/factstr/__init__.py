@@ -1,0 +1,77 @@
+"""FACTSTR: an event store for facts-first event sourcing.
+
+One append-only log of immutable facts, read by event type and payload predicates, guarded by conditional
+appends, and followed by committed-batch streams. Everything public is exported here.
+"""
+
+from ._connect import connect
+from ._errors import (
+    AppendOutcomeUnknown,
+    BackendError,
+    ConditionalAppendConflict,
+    DurableStreamActive,
+    DurableStreamMismatch,
+    EmptyAppend,
+    EventStoreError,
+    InvalidInput,
+    SchemaVersionError,
+    StoreClosed,
+    UnknownDurableStream,
+)
+from ._memory import MemoryStore
+from ._model import (
+    JSON,
+    AppendResult,
+    DurableStream,
+    DurableStreamInfo,
+    EventFilter,
+    EventQuery,
+    EventRecord,
+    NewEvent,
+    QueryResult,
+)
+from ._store import EventStore
+from ._streams import EventStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "JSON",
+    "AppendOutcomeUnknown",
+    "AppendResult",
+    "BackendError",
+    "ConditionalAppendConflict",
+    "DurableStream",
+    "DurableStreamActive",
+    "DurableStreamInfo",
+    "DurableStreamMismatch",
+    "EmptyAppend",
+    "EventFilter",
+    "EventQuery",
+    "EventRecord",
+    "EventStore",
+    "EventStoreError",
+    "EventStream",
+    "InvalidInput",
+    "MemoryStore",
+    "NewEvent",
+    "QueryResult",
+    "SchemaVersionError",
+    "StoreClosed",
+    "UnknownDurableStream",
+    "__version__",
+    "connect",
+]
+
+
+def __getattr__(name: str) -> object:
+    # The persistent stores import their drivers lazily, so `import factstr` needs only msgspec.
+    if name == "SQLiteStore":
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore
+    if name == "PostgresStore":
+        from .postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module 'factstr' has no attribute {name!r}")

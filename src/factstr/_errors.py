@@ -1,0 +1,105 @@
+"""The one error tree of FACTSTR.
+
+Every error a store raises derives from :class:`EventStoreError`::
+
+    EventStoreError
+    ├── ConditionalAppendConflict      an outcome: the command context changed; re-read and decide again
+    ├── DurableStreamActive            an outcome: another holder has the durable name
+    ├── InvalidInput                   a programmer error: bad arguments, nothing was committed
+    │   ├── EmptyAppend                append() / append_if() with no events
+    │   ├── DurableStreamMismatch      a durable name registered again with another query
+    │   └── UnknownDurableStream       admin call on a durable name that has no stored cursor
+    ├── StoreClosed                    a programmer error: the store was closed
+    ├── SchemaVersionError             the database was written by a newer FACTSTR
+    └── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
+        └── AppendOutcomeUnknown       the connection died while an append was committing
+
+Driver exceptions never escape: stores translate them at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class EventStoreError(Exception):
+    """Base class of every error raised by FACTSTR."""
+
+    __module__ = "factstr"
+
+
+class ConditionalAppendConflict(EventStoreError):
+    """Raised by ``append_if`` when the context's current version is not the expected one."""
+
+    __module__ = "factstr"
+
+    def __init__(self, expected: int | None, actual: int | None) -> None:
+        super().__init__(
+            f"conditional append conflict: expected context version {expected!r}, actual {actual!r}"
+        )
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[type[ConditionalAppendConflict], tuple[int | None, int | None]]:
+        return (ConditionalAppendConflict, (self.expected, self.actual))
+
+
+class DurableStreamActive(EventStoreError):
+    """Raised when a durable name is already held by another stream, in this or another process."""
+
+    __module__ = "factstr"
+
+
+class InvalidInput(EventStoreError):
+    """Raised for arguments that break the contract; says what is wrong and where. Nothing is committed."""
+
+    __module__ = "factstr"
+
+
+class EmptyAppend(InvalidInput):
+    """Raised by ``append`` and ``append_if`` when given no events."""
+
+    __module__ = "factstr"
+
+    def __init__(self, message: str = "append needs at least one event") -> None:
+        super().__init__(message)
+
+
+class DurableStreamMismatch(InvalidInput):
+    """Raised when a durable name is registered with a query that differs from its stored one."""
+
+    __module__ = "factstr"
+
+
+class UnknownDurableStream(InvalidInput):
+    """Raised by cursor admin calls that need a stored cursor when the name has none."""
+
+    __module__ = "factstr"
+
+
+class StoreClosed(EventStoreError):
+    """Raised by any operation on a store after ``close()``."""
+
+    __module__ = "factstr"
+
+    def __init__(self, message: str = "the store is closed") -> None:
+        super().__init__(message)
+
+
+class SchemaVersionError(EventStoreError):
+    """Raised when opening a database whose schema is newer than this version of FACTSTR understands."""
+
+    __module__ = "factstr"
+
+
+class BackendError(EventStoreError):
+    """Raised when the database fails; the driver's exception is the ``__cause__``."""
+
+    __module__ = "factstr"
+
+
+class AppendOutcomeUnknown(BackendError):
+    """Raised when the connection was lost while an append committed: it may or may not be in the log.
+
+    Never retry blindly (a retry could commit the batch twice): re-read the context, or use ``append_if``.
+    """
+
+    __module__ = "factstr"

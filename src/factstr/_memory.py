@@ -1,0 +1,256 @@
+"""MemoryStore: the reference store, in one process, indexed so that commands never scan the log.
+
+Events live in parallel columns (type, payload JSON text, batch start, commit time). Posting lists of sequence
+numbers per event type and per payload term narrow every query, context check and stream read to candidates;
+the reference matcher rechecks each candidate. Posting lists are sorted because numbers only grow, so a
+position is found by binary search.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import msgspec
+
+from ._errors import ConditionalAppendConflict, DurableStreamActive
+from ._matching import Filters, payload_terms, predicate_terms, query_matches
+from ._model import AppendResult, EventRecord, QueryResult
+from ._store import Condition, EventStore, Scan, StoredCursor
+from ._streams import SAFETY_POLL_SECONDS
+from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
+
+_decode = msgspec.json.decode
+_EMPTY = array("q")
+# A posting source: a sorted array of sequence numbers, or ``None`` for "every number" (no usable index).
+_Source = array | None
+
+
+class _MemoryHold:
+    def __init__(self, holds: set[str], lock: threading.Lock, name: str) -> None:
+        self._holds = holds
+        self._lock = lock
+        self._name = name
+        self._released = False
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._released:
+                self._released = True
+                self._holds.discard(self._name)
+
+
+class MemoryStore(EventStore):
+    """The in-process reference store: fast, thread-safe, gone when the object is.
+
+    Durable cursors live as long as the store object.
+    """
+
+    __module__ = "factstr"
+
+    def __init__(
+        self, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, poll_interval: float = SAFETY_POLL_SECONDS
+    ) -> None:
+        super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
+        self._lock = threading.RLock()
+        self._types: list[str] = []
+        self._payloads: list[str] = []
+        self._batch_starts = array("q")
+        self._occurred: list[datetime] = []
+        self._by_type: dict[str, array[int]] = {}
+        self._by_term: dict[int, array[int]] = {}
+        self._cursors: dict[str, tuple[str, int]] = {}
+        self._holds: set[str] = set()
+        self._holds_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<factstr.MemoryStore head={len(self._types)}>"
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+        term_sets = [payload_terms(event.payload) for event in events]
+        with self._lock:
+            if condition is not None:
+                actual = self._context_version(condition.filters)
+                if actual != condition.expected:
+                    raise ConditionalAppendConflict(condition.expected, actual)
+            first = len(self._types) + 1
+            occurred_at = datetime.now(UTC)
+            sequence = first
+            for event, terms in zip(events, term_sets, strict=True):
+                self._types.append(event.event_type)
+                self._payloads.append(event.payload_json)
+                self._batch_starts.append(first)
+                self._occurred.append(occurred_at)
+                postings = self._by_type.get(event.event_type)
+                if postings is None:
+                    postings = self._by_type[event.event_type] = array("q")
+                postings.append(sequence)
+                for term in terms:
+                    postings = self._by_term.get(term)
+                    if postings is None:
+                        postings = self._by_term[term] = array("q")
+                    postings.append(sequence)
+                sequence += 1
+            return AppendResult(first, sequence - 1, len(events))
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def _head(self) -> int:
+        return len(self._types)
+
+    def _query(self, query: PreparedQuery) -> QueryResult:
+        with self._lock:
+            head = len(self._types)
+            records = []
+            wanted = query.limit
+            if wanted != 0:
+                for sequence in self._matching(query.filters, query.min_sequence_number, head, query.backwards):
+                    records.append(self._record(sequence))
+                    if wanted is not None and len(records) >= wanted:
+                        break
+            # The highest match in (min, head] is the highest in the whole log whenever one was returned.
+            if records and query.backwards:
+                version: int | None = records[0].sequence_number
+            elif records and query.limit is None:
+                version = records[-1].sequence_number
+            else:
+                version = self._context_version(query.filters)
+        last = records[-1].sequence_number if records else None
+        return QueryResult(records, last, version)
+
+    def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
+        with self._lock:
+            head = len(self._types)
+            records = []
+            starts = []
+            for sequence in self._matching(filters, after, head, False):
+                records.append(self._record(sequence))
+                starts.append(self._batch_starts[sequence - 1])
+                if len(records) >= limit:
+                    return Scan(records, starts, sequence)
+        return Scan(records, starts, head)
+
+    def _record(self, sequence: int) -> EventRecord:
+        index = sequence - 1
+        return EventRecord(sequence, self._occurred[index], self._types[index], _decode(self._payloads[index]))
+
+    def _context_version(self, filters: Filters) -> int | None:
+        for sequence in self._matching(filters, 0, len(self._types), True):
+            return sequence
+        return None
+
+    def _matching(self, filters: Filters, after: int, head: int, backwards: bool) -> Iterator[int]:
+        """Yield the matching sequence numbers in (after, head], ascending or descending."""
+        if filters == ():
+            return
+        for sequence in _merge(self._sources(filters), after, head, backwards):
+            index = sequence - 1
+            if filters is None or query_matches(filters, self._types[index], _decode(self._payloads[index])):
+                yield sequence
+
+    def _sources(self, filters: Filters) -> list[_Source]:
+        """Choose, per filter, the smaller of its type postings and its predicate postings."""
+        if filters is None:
+            return [None]
+        sources: list[_Source] = []
+        for flt in filters:
+            by_type: list[_Source] | None = None
+            if flt.types is not None:
+                by_type = [self._by_type.get(event_type, _EMPTY) for event_type in flt.types]
+            by_predicate: list[_Source] | None = None
+            if flt.predicates is not None:
+                by_predicate = []
+                for predicate in flt.predicates:
+                    terms = predicate_terms(predicate)
+                    if not terms:
+                        by_predicate = None  # e.g. {} or []: no term narrows it down
+                        break
+                    by_predicate.append(min((self._by_term.get(t, _EMPTY) for t in terms), key=len))
+            chosen = _smaller(by_type, by_predicate)
+            if chosen is None:
+                return [None]
+            sources.extend(chosen)
+        return sources
+
+    # --- durable cursors and holds -----------------------------------------------------------------------
+
+    def _load_cursor(self, name: str) -> StoredCursor | None:
+        with self._lock:
+            stored = self._cursors.get(name)
+        return None if stored is None else StoredCursor(name, *stored)
+
+    def _save_cursor(self, name: str, filters_json: str, cursor: int) -> None:
+        with self._lock:
+            self._cursors[name] = (filters_json, cursor)
+
+    def _advance_cursor(self, name: str, cursor: int) -> None:
+        with self._lock:
+            stored = self._cursors.get(name)
+            if stored is not None and cursor > stored[1]:
+                self._cursors[name] = (stored[0], cursor)
+
+    def _list_cursors(self) -> list[StoredCursor]:
+        with self._lock:
+            return [StoredCursor(name, *stored) for name, stored in self._cursors.items()]
+
+    def _delete_cursor(self, name: str) -> None:
+        with self._lock:
+            self._cursors.pop(name, None)
+
+    def _acquire_hold(self, name: str) -> _MemoryHold:
+        with self._holds_lock:
+            if name in self._holds:
+                raise DurableStreamActive(f"durable stream {name!r} is already active")
+            self._holds.add(name)
+        return _MemoryHold(self._holds, self._holds_lock, name)
+
+    def _is_held(self, name: str) -> bool:
+        return name in self._holds
+
+    def _close_backend(self) -> None:
+        pass
+
+
+def _smaller(first: list[_Source] | None, second: list[_Source] | None) -> list[_Source] | None:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return first if _size(first) <= _size(second) else second
+
+
+def _size(sources: list[_Source]) -> int:
+    return sum(len(source) for source in sources if source is not None)
+
+
+def _merge(sources: list[_Source], after: int, head: int, backwards: bool) -> Iterator[int]:
+    """Yield each number in (after, head] that is in any source once, in order."""
+    if any(source is None for source in sources):
+        yield from (range(head, after, -1) if backwards else range(after + 1, head + 1))
+        return
+    ranges = []
+    for source in sources:
+        assert source is not None
+        low = bisect_right(source, after)
+        high = bisect_right(source, head, low)
+        if low < high:
+            ranges.append((source, low, high))
+    if len(ranges) == 1:
+        source, low, high = ranges[0]
+        indexes = range(high - 1, low - 1, -1) if backwards else range(low, high)
+        yield from (source[i] for i in indexes)
+        return
+    iterators = [
+        (s[i] for i in (range(h - 1, lo - 1, -1) if backwards else range(lo, h))) for s, lo, h in ranges
+    ]
+    previous = -1
+    for sequence in heapq.merge(*iterators, reverse=backwards):
+        if sequence != previous:
+            previous = sequence
+            yield sequence
