@@ -81,14 +81,15 @@ _ARRAY_STEP = 0  # an int never collides with an object key, which is always a s
 def _scalar_text(value: JSON) -> str:
     kind = type(value)
     if kind is str:
-        return "s" + value
+        return f"s{value}"
     if kind is bool:
         return "b1" if value else "b0"
     if kind is int:
-        return "n" + str(value)
+        return f"n{value}"
     if kind is float:
         # 1 and 1.0 are the same number (C2), so they must be the same term.
-        return "n" + (str(int(value)) if value.is_integer() else repr(value))
+        text: str = str(int(value)) if value.is_integer() else repr(value)
+        return "n" + text
     return "z"
 
 

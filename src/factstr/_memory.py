@@ -14,6 +14,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import msgspec
 
@@ -27,7 +28,7 @@ from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
 _decode = msgspec.json.decode
 _EMPTY = array("q")
 # A posting source: a sorted array of sequence numbers, or ``None`` for "every number" (no usable index).
-_Source = array | None
+_Source: TypeAlias = "array[int] | None"
 
 
 class _MemoryHold:
@@ -53,7 +54,10 @@ class MemoryStore(EventStore):
     __module__ = "factstr"
 
     def __init__(
-        self, *, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, poll_interval: float = SAFETY_POLL_SECONDS
+        self,
+        *,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        poll_interval: float = SAFETY_POLL_SECONDS,
     ) -> None:
         super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
         self._lock = threading.RLock()
@@ -110,7 +114,9 @@ class MemoryStore(EventStore):
             records = []
             wanted = query.limit
             if wanted != 0:
-                for sequence in self._matching(query.filters, query.min_sequence_number, head, query.backwards):
+                for sequence in self._matching(
+                    query.filters, query.min_sequence_number, head, query.backwards
+                ):
                     records.append(self._record(sequence))
                     if wanted is not None and len(records) >= wanted:
                         break
@@ -138,7 +144,9 @@ class MemoryStore(EventStore):
 
     def _record(self, sequence: int) -> EventRecord:
         index = sequence - 1
-        return EventRecord(sequence, self._occurred[index], self._types[index], _decode(self._payloads[index]))
+        return EventRecord(
+            sequence, self._occurred[index], self._types[index], _decode(self._payloads[index])
+        )
 
     def _context_version(self, filters: Filters) -> int | None:
         for sequence in self._matching(filters, 0, len(self._types), True):
@@ -242,15 +250,17 @@ def _merge(sources: list[_Source], after: int, head: int, backwards: bool) -> It
         if low < high:
             ranges.append((source, low, high))
     if len(ranges) == 1:
-        source, low, high = ranges[0]
-        indexes = range(high - 1, low - 1, -1) if backwards else range(low, high)
-        yield from (source[i] for i in indexes)
+        yield from _walk(*ranges[0], backwards)
         return
-    iterators = [
-        (s[i] for i in (range(h - 1, lo - 1, -1) if backwards else range(lo, h))) for s, lo, h in ranges
-    ]
+    iterators = [_walk(source, low, high, backwards) for source, low, high in ranges]
     previous = -1
     for sequence in heapq.merge(*iterators, reverse=backwards):
         if sequence != previous:
             previous = sequence
             yield sequence
+
+
+def _walk(source: array[int], low: int, high: int, backwards: bool) -> Iterator[int]:
+    indexes = range(high - 1, low - 1, -1) if backwards else range(low, high)
+    for index in indexes:
+        yield source[index]

@@ -149,25 +149,35 @@ class EventStore(abc.ABC):
 
     # --- streams -----------------------------------------------------------------------------------------
 
-    def stream_all(self, handler: Handler, *, on_error: ErrorCallback | None = None) -> EventStream:
+    def stream_all(
+        self, handler: Handler, *, start: Start = "end", on_error: ErrorCallback | None = None
+    ) -> EventStream:
         """Call ``handler`` with every batch committed after this call, one call per batch."""
-        return self.stream_to(EventQuery(), handler, on_error=on_error)
+        return self.stream_to(EventQuery(), handler, start=start, on_error=on_error)
 
     def stream_to(
-        self, query: EventQuery, handler: Handler, *, on_error: ErrorCallback | None = None
+        self,
+        query: EventQuery,
+        handler: Handler,
+        *,
+        start: Start = "end",
+        on_error: ErrorCallback | None = None,
     ) -> EventStream:
         """Call ``handler`` with the matching events of every batch committed after this call.
 
         A batch without a matching event produces no call. A handler that raises is reported (``failure``,
-        ``on_error``, the ``factstr`` logger) and the stream goes on with the next batch.
+        ``on_error``, the ``factstr`` logger) and the stream goes on with the next batch. ``start`` (default
+        "end") may instead resume after a sequence number, or replay from the "beginning", with the same
+        batch boundaries and no gap or duplicate (the HTTP server resumes ``Last-Event-ID`` with it).
         """
         filters = check_query(query).filters
+        where = check_start(start)
         self._check_open()
         stream = EventStream(
             self,
             filters,
             handler,
-            position=self._head(),
+            position=self._head() if where == "end" else (0 if where == "beginning" else where),
             on_error=on_error,
             poll_interval=self._poll_interval,
         )
@@ -183,7 +193,9 @@ class EventStore(abc.ABC):
         on_error: ErrorCallback | None = None,
     ) -> EventStream:
         """Like :meth:`stream_to_durable` for every event."""
-        return self.stream_to_durable(durable, EventQuery(), handler, start=start, reset=reset, on_error=on_error)
+        return self.stream_to_durable(
+            durable, EventQuery(), handler, start=start, reset=reset, on_error=on_error
+        )
 
     def stream_to_durable(
         self,
@@ -255,6 +267,8 @@ class EventStore(abc.ABC):
         Raises DurableStreamActive while the name is held and UnknownDurableStream if it has no cursor.
         """
         name = check_durable_name(durable)
+        if position is None:
+            raise InvalidInput("position must be a non-negative int (0: before the first event)")
         cursor = check_sequence_number(position, "position")
         self._check_open()
         hold = self._acquire_hold(name)
@@ -414,5 +428,3 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def _close_backend(self) -> None:
         """Release connections and background threads; called once, after every stream stopped."""
-
-

@@ -258,6 +258,9 @@ def filters_to_query(filters: Filters) -> EventQuery:
     """Return the public EventQuery that validated filters came from (in canonical form)."""
     if filters is None:
         return EventQuery()
+    if not filters:
+        # Validation drops alternatives that match nothing; an empty list would read as "every event" (C2).
+        return EventQuery(filters=[EventFilter(event_types=[])])
     return EventQuery(
         filters=[
             EventFilter(

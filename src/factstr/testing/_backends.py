@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
