@@ -18,9 +18,7 @@ def connect(url: str, **options: Any) -> EventStore:
         raise InvalidInput(f"url must be a str, got {type(url).__name__}")
     scheme, separator, rest = url.partition("://")
     if not separator:
-        raise InvalidInput(
-            f"{url!r} is not a store URL (expected memory://, sqlite:///..., postgresql://...)"
-        )
+        raise InvalidInput(f"{url!r} is not a store URL (expected memory://, sqlite:///..., postgresql://...)")
     scheme = scheme.lower()
     if scheme == "memory":
         if rest:

@@ -32,9 +32,7 @@ class ConditionalAppendConflict(EventStoreError):
     __module__ = "factstr"
 
     def __init__(self, expected: int | None, actual: int | None) -> None:
-        super().__init__(
-            f"conditional append conflict: expected context version {expected!r}, actual {actual!r}"
-        )
+        super().__init__(f"conditional append conflict: expected context version {expected!r}, actual {actual!r}")
         self.expected = expected
         self.actual = actual
 

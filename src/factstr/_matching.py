@@ -93,15 +93,16 @@ def _scalar_text(value: JSON) -> str:
     return "z"
 
 
-def _leaves(value: JSON, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+def payload_leaves(value: JSON, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Yield every term of a JSON value as (path, scalar text)."""
     kind = type(value)
     if kind is dict:
         for key, sub in value.items():
-            yield from _leaves(sub, (*path, key))
+            yield from payload_leaves(sub, (*path, key))
     elif kind is list:
         step = (*path, _ARRAY_STEP)
         for element in value:
-            yield from _leaves(element, step)
+            yield from payload_leaves(element, step)
     else:
         yield path, _scalar_text(value)
 
@@ -117,7 +118,7 @@ def term_hash(path: tuple[str | int, ...], scalar: str) -> int:
 
 def payload_terms(payload: JSON) -> set[int]:
     """Return the hashes of every term of a payload (what an inverted index stores for it)."""
-    return {term_hash(path, scalar) for path, scalar in _leaves(payload, ())}
+    return {term_hash(path, scalar) for path, scalar in payload_leaves(payload)}
 
 
 def predicate_terms(predicate: JSON) -> set[int]:

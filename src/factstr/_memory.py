@@ -19,14 +19,16 @@ from typing import TypeAlias
 import msgspec
 
 from ._errors import ConditionalAppendConflict, DurableStreamActive
-from ._matching import Filters, payload_terms, predicate_terms, query_matches
-from ._model import AppendResult, EventRecord, QueryResult
+from ._matching import Filters, filter_matches, payload_leaves
+from ._model import JSON, AppendResult, EventRecord, QueryResult
 from ._store import Condition, EventStore, Scan, StoredCursor
 from ._streams import SAFETY_POLL_SECONDS
 from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
 
 _decode = msgspec.json.decode
 _EMPTY = array("q")
+_NOT_DECODED: JSON = object()
+_NOT_DECODED: JSON = object()
 # A posting source: a sorted array of sequence numbers, or ``None`` for "every number" (no usable index).
 _Source: TypeAlias = "array[int] | None"
 
@@ -77,7 +79,7 @@ class MemoryStore(EventStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
-        term_sets = [payload_terms(event.payload) for event in events]
+        term_sets = [_terms(event.payload) for event in events]
         with self._lock:
             if condition is not None:
                 actual = self._context_version(condition.filters)
@@ -113,11 +115,13 @@ class MemoryStore(EventStore):
             head = len(self._types)
             records = []
             wanted = query.limit
-            if wanted != 0:
-                for sequence in self._matching(
-                    query.filters, query.min_sequence_number, head, query.backwards
-                ):
-                    records.append(self._record(sequence))
+            if query.filters is None:
+                # Every event matches: the records are a slice of the columns.
+                records = self._slice(query.min_sequence_number, head, wanted, query.backwards)
+            elif wanted != 0:
+                matching = self._matching(query.filters, query.min_sequence_number, head, query.backwards)
+                for sequence, payload in matching:
+                    records.append(self._record(sequence, payload))
                     if wanted is not None and len(records) >= wanted:
                         break
             # The highest match in (min, head] is the highest in the whole log whenever one was returned.
@@ -133,34 +137,62 @@ class MemoryStore(EventStore):
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
         with self._lock:
             head = len(self._types)
+            if filters is None:
+                records = self._slice(after, head, limit, False)
+                starts = list(self._batch_starts[after : after + len(records)])
+                return Scan(records, starts, after + len(records) if len(records) >= limit else head)
             records = []
             starts = []
-            for sequence in self._matching(filters, after, head, False):
-                records.append(self._record(sequence))
+            for sequence, payload in self._matching(filters, after, head, False):
+                records.append(self._record(sequence, payload))
                 starts.append(self._batch_starts[sequence - 1])
                 if len(records) >= limit:
                     return Scan(records, starts, sequence)
         return Scan(records, starts, head)
 
-    def _record(self, sequence: int) -> EventRecord:
+    def _slice(self, after: int, head: int, limit: int | None, backwards: bool) -> list[EventRecord]:
+        """The records in (after, head], at most ``limit`` of them, oldest or newest first."""
+        count = head - after if limit is None else min(limit, head - after)
+        if count <= 0:
+            return []
+        indexes = range(head - 1, head - 1 - count, -1) if backwards else range(after, after + count)
+        occurred, types, payloads = self._occurred, self._types, self._payloads
+        return [EventRecord(i + 1, occurred[i], types[i], _decode(payloads[i])) for i in indexes]
+
+    def _record(self, sequence: int, payload: JSON) -> EventRecord:
         index = sequence - 1
-        return EventRecord(
-            sequence, self._occurred[index], self._types[index], _decode(self._payloads[index])
-        )
+        return EventRecord(sequence, self._occurred[index], self._types[index], payload)
 
     def _context_version(self, filters: Filters) -> int | None:
-        for sequence in self._matching(filters, 0, len(self._types), True):
+        for sequence, _ in self._matching(filters, 0, len(self._types), True):
             return sequence
         return None
 
-    def _matching(self, filters: Filters, after: int, head: int, backwards: bool) -> Iterator[int]:
-        """Yield the matching sequence numbers in (after, head], ascending or descending."""
+    def _matching(self, filters: Filters, after: int, head: int, backwards: bool) -> Iterator[tuple[int, JSON]]:
+        """Yield each matching sequence number in (after, head], ascending or descending, with its payload.
+
+        Candidates come from the indexes; the reference matcher decides. The type is checked before the
+        payload is decoded, and each payload is decoded once.
+        """
         if filters == ():
             return
+        types = self._types
+        payloads = self._payloads
         for sequence in _merge(self._sources(filters), after, head, backwards):
             index = sequence - 1
-            if filters is None or query_matches(filters, self._types[index], _decode(self._payloads[index])):
-                yield sequence
+            if filters is None:
+                yield sequence, _decode(payloads[index])
+                continue
+            event_type = types[index]
+            payload: JSON = _NOT_DECODED
+            for flt in filters:
+                if flt.types is not None and event_type not in flt.types:
+                    continue
+                if payload is _NOT_DECODED:
+                    payload = _decode(payloads[index])
+                if filter_matches(flt, event_type, payload):
+                    yield sequence, payload
+                    break
 
     def _sources(self, filters: Filters) -> list[_Source]:
         """Choose, per filter, the smaller of its type postings and its predicate postings."""
@@ -175,7 +207,7 @@ class MemoryStore(EventStore):
             if flt.predicates is not None:
                 by_predicate = []
                 for predicate in flt.predicates:
-                    terms = predicate_terms(predicate)
+                    terms = _terms(predicate)
                     if not terms:
                         by_predicate = None  # e.g. {} or []: no term narrows it down
                         break
@@ -264,3 +296,9 @@ def _walk(source: array[int], low: int, high: int, backwards: bool) -> Iterator[
     indexes = range(high - 1, low - 1, -1) if backwards else range(low, high)
     for index in indexes:
         yield source[index]
+
+
+def _terms(value: JSON) -> set[int]:
+    # In one process Python's own hash is stable and much cheaper than the cross-process term hash; a
+    # collision only adds a candidate, which the matcher then rejects.
+    return {hash(leaf) for leaf in payload_leaves(value)}

@@ -177,7 +177,7 @@ class EventStore(abc.ABC):
             self,
             filters,
             handler,
-            position=self._head() if where == "end" else (0 if where == "beginning" else where),
+            position=self._start_position(where),
             on_error=on_error,
             poll_interval=self._poll_interval,
         )
@@ -193,9 +193,7 @@ class EventStore(abc.ABC):
         on_error: ErrorCallback | None = None,
     ) -> EventStream:
         """Like :meth:`stream_to_durable` for every event."""
-        return self.stream_to_durable(
-            durable, EventQuery(), handler, start=start, reset=reset, on_error=on_error
-        )
+        return self.stream_to_durable(durable, EventQuery(), handler, start=start, reset=reset, on_error=on_error)
 
     def stream_to_durable(
         self,
@@ -225,7 +223,7 @@ class EventStore(abc.ABC):
         try:
             stored = self._load_cursor(name)
             if stored is None or reset:
-                position = self._head() if where == "end" else (0 if where == "beginning" else where)
+                position = self._start_position(where)
                 self._save_cursor(name, filters_json, position)
             elif stored.filters_json != filters_json:
                 raise DurableStreamMismatch(
@@ -362,6 +360,12 @@ class EventStore(abc.ABC):
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosed()
+
+    def _start_position(self, where: Start) -> int:
+        """The position a stream starts after: 0 for "beginning", the head for "end", else the number."""
+        if where == "end":
+            return self._head()
+        return 0 if where == "beginning" else int(where)
 
     def _start(self, stream: EventStream) -> EventStream:
         with self._streams_lock:

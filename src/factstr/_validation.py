@@ -20,6 +20,7 @@ MAX_DURABLE_NAME_LENGTH = 200
 MAX_JSON_DEPTH = 128
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+_INFINITY = float("inf")
 
 _encode = msgspec.json.Encoder().encode
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
@@ -56,42 +57,57 @@ def _check_text(value: object, where: str) -> str:
 
 def check_json(value: JSON, where: str) -> None:
     """Raise InvalidInput unless ``value`` is plain JSON (C1) that every store keeps exactly."""
-    _check_json(value, where, 0, set())
+    path: list[str | int] = []
+    problem = _json_problem(value, path, set())
+    if problem is not None:
+        location = where + "".join(f"[{step!r}]" for step in path)
+        raise InvalidInput(f"{location} {problem}")
 
 
-def _check_json(value: JSON, where: str, depth: int, open_containers: set[int]) -> None:
+def _json_problem(value: JSON, path: list[str | int], open_containers: set[int]) -> str | None:
+    """Return what is wrong with ``value`` (leaving ``path`` pointing at it), or None when it is fine.
+
+    The path is kept as a stack and formatted only on error: validation runs on every append.
+    """
     kind = type(value)
     if kind is str:
-        if "\x00" in value:
-            raise InvalidInput(f"{where} contains a NUL character")
-    elif kind is int:
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise InvalidInput(f"{where} is an integer outside the signed 64-bit range")
-    elif kind is float:
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidInput(f"{where} is {value!r}, which is not a JSON number")
-    elif value is None or kind is bool:
-        pass
-    elif kind is dict or kind is list:
-        if depth >= MAX_JSON_DEPTH:
-            raise InvalidInput(f"{where} is nested deeper than {MAX_JSON_DEPTH} levels")
-        identity = id(value)
-        if identity in open_containers:
-            raise InvalidInput(f"{where} contains itself (a cycle)")
-        open_containers.add(identity)
-        if kind is dict:
-            for key, sub in value.items():
-                if type(key) is not str:
-                    raise InvalidInput(f"{where} has a key of type {_kind(key)}; JSON keys are str")
-                if "\x00" in key:
-                    raise InvalidInput(f"{where} has a key with a NUL character")
-                _check_json(sub, f"{where}[{key!r}]", depth + 1, open_containers)
-        else:
-            for index, sub in enumerate(value):
-                _check_json(sub, f"{where}[{index}]", depth + 1, open_containers)
-        open_containers.discard(identity)
+        return "contains a NUL character" if "\x00" in value else None
+    if kind is int:
+        return None if _INT64_MIN <= value <= _INT64_MAX else "is an integer outside the signed 64-bit range"
+    if kind is float:
+        if value != value or value in (_INFINITY, -_INFINITY):
+            return f"is {value!r}, which is not a JSON number"
+        return None
+    if value is None or kind is bool:
+        return None
+    if kind is not dict and kind is not list:
+        return f"is a {_kind(value)}, which is not JSON (use dict, list, str, int, float, bool, None)"
+    if len(path) >= MAX_JSON_DEPTH:
+        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+    identity = id(value)
+    if identity in open_containers:
+        return "contains itself (a cycle)"
+    open_containers.add(identity)
+    if kind is dict:
+        for key, sub in value.items():
+            if type(key) is not str:
+                return f"has a key of type {_kind(key)}; JSON keys are str"
+            if "\x00" in key:
+                return "has a key with a NUL character"
+            path.append(key)
+            problem = _json_problem(sub, path, open_containers)
+            if problem is not None:
+                return problem
+            path.pop()
     else:
-        raise InvalidInput(f"{where} is a {_kind(value)}, which is not JSON (use dict, list, str, numbers)")
+        for index, sub in enumerate(value):
+            path.append(index)
+            problem = _json_problem(sub, path, open_containers)
+            if problem is not None:
+                return problem
+            path.pop()
+    open_containers.discard(identity)
+    return None
 
 
 def check_events(events: object, max_payload_bytes: int) -> list[PreparedEvent]:
