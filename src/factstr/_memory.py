@@ -27,7 +27,7 @@ from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
 
 _decode = msgspec.json.decode
 _EMPTY = array("q")
-_NOT_DECODED: JSON = object()
+# Marks a candidate whose payload was not decoded yet (None is a valid payload).
 _NOT_DECODED: JSON = object()
 # A posting source: a sorted array of sequence numbers, or ``None`` for "every number" (no usable index).
 _Source: TypeAlias = "array[int] | None"
