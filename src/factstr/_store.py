@@ -12,7 +12,7 @@ import abc
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 from ._errors import DurableStreamMismatch, InvalidInput, StoreClosed, UnknownDurableStream
 from ._matching import Filters
@@ -306,7 +306,7 @@ class EventStore(abc.ABC):
             stream.unsubscribe()
         self._close_backend()
 
-    def __enter__(self) -> EventStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -325,17 +325,22 @@ class EventStore(abc.ABC):
             raise StoreClosed()
         records, starts, horizon = self._scan(after, filters, READ_CHUNK)
         if len(records) >= READ_CHUNK:
-            # The last batch may go on past the chunk: read on until it ends, so it is delivered whole.
             last_start = starts[-1]
-            while True:
-                more = self._scan(records[-1].sequence_number, filters, READ_CHUNK)
-                same = 0
-                while same < len(more.records) and more.batch_starts[same] == last_start:
-                    same += 1
-                records.extend(more.records[:same])
-                starts.extend(more.batch_starts[:same])
-                if same < len(more.records) or len(more.records) < READ_CHUNK:
-                    break
+            if starts[0] != last_start:
+                # The last batch may go on past the chunk: leave it for the next read, which starts with it.
+                cut = starts.index(last_start)
+                del records[cut:], starts[cut:]
+            else:
+                # One batch larger than a chunk: read on until it ends, so it is delivered whole.
+                while True:
+                    more = self._scan(records[-1].sequence_number, filters, READ_CHUNK)
+                    same = 0
+                    while same < len(more.records) and more.batch_starts[same] == last_start:
+                        same += 1
+                    records.extend(more.records[:same])
+                    starts.extend(more.batch_starts[:same])
+                    if same < len(more.records) or len(more.records) < READ_CHUNK:
+                        break
             horizon = records[-1].sequence_number
         batches: list[list[EventRecord]] = []
         current = -1

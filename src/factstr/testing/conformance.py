@@ -26,6 +26,7 @@ from .._errors import (
 )
 from .._model import JSON, DurableStream, EventFilter, EventQuery, EventRecord, NewEvent
 from .._store import EventStore
+from .._streams import EventStream
 from ._backends import Backend
 from ._helpers import Recorder, event, numbers, query
 
@@ -109,9 +110,7 @@ def test_no_filters_and_empty_filters_match_every_event(store: EventStore) -> No
 def test_filters_are_alternatives(store: EventStore) -> None:
     """C2: an event matches when any filter matches."""
     _seed(store)
-    q = EventQuery(
-        filters=[EventFilter(event_types=["closed"]), EventFilter(payload_predicates=[{"amount": 7}])]
-    )
+    q = EventQuery(filters=[EventFilter(event_types=["closed"]), EventFilter(payload_predicates=[{"amount": 7}])])
     assert _matching_numbers(store, q) == [4, 5]
 
 
@@ -162,9 +161,7 @@ def test_nested_object_predicate_matches_recursively(store: EventStore) -> None:
 
 def test_empty_object_predicate_matches_only_objects(store: EventStore) -> None:
     """C2: {} matches any object and nothing else."""
-    store.append(
-        [event("e", {}), event("e", {"a": 1}), NewEvent("e", []), NewEvent("e", 3), NewEvent("e", None)]
-    )
+    store.append([event("e", {}), event("e", {"a": 1}), NewEvent("e", []), NewEvent("e", 3), NewEvent("e", None)])
     assert _matching_numbers(store, query(predicates=[{}])) == [1, 2]
     store.append([event("e", {"a": {"b": 1}}), event("e", {"a": [1]}), event("e", {"a": 1})])
     assert _matching_numbers(store, query(predicates=[{"a": {}}])) == [6]
@@ -172,9 +169,7 @@ def test_empty_object_predicate_matches_only_objects(store: EventStore) -> None:
 
 def test_empty_array_predicate_matches_any_array(store: EventStore) -> None:
     """C2: [] inside a predicate matches any array, and only arrays."""
-    store.append(
-        [event("e", {"t": []}), event("e", {"t": [1, 2]}), event("e", {"t": {}}), event("e", {"t": 1})]
-    )
+    store.append([event("e", {"t": []}), event("e", {"t": [1, 2]}), event("e", {"t": {}}), event("e", {"t": 1})])
     assert _matching_numbers(store, query(predicates=[{"t": []}])) == [1, 2]
 
 
@@ -208,9 +203,7 @@ def test_integer_predicate_matches_equal_float(store: EventStore) -> None:
 
 def test_booleans_never_match_numbers(store: EventStore) -> None:
     """C2: true never matches 1 and false never matches 0, either way round."""
-    store.append(
-        [event("e", {"v": True}), event("e", {"v": 1}), event("e", {"v": False}), event("e", {"v": 0})]
-    )
+    store.append([event("e", {"v": True}), event("e", {"v": 1}), event("e", {"v": False}), event("e", {"v": 0})])
     assert _matching_numbers(store, query(predicates=[{"v": True}])) == [1]
     assert _matching_numbers(store, query(predicates=[{"v": 1}])) == [2]
     assert _matching_numbers(store, query(predicates=[{"v": False}])) == [3]
@@ -231,9 +224,7 @@ def test_strings_do_not_match_numbers(store: EventStore) -> None:
 
 def test_scalar_predicate_never_matches_an_array(store: EventStore) -> None:
     """C2: a scalar predicate never matches an array value, at the top level or nested."""
-    store.append(
-        [NewEvent("e", ["a", "b"]), NewEvent("e", "a"), event("e", {"t": ["a"]}), event("e", {"t": "a"})]
-    )
+    store.append([NewEvent("e", ["a", "b"]), NewEvent("e", "a"), event("e", {"t": ["a"]}), event("e", {"t": "a"})])
     assert _matching_numbers(store, query(predicates=["a"])) == [2]
     assert _matching_numbers(store, query(predicates=[{"t": "a"}])) == [4]
 
@@ -246,9 +237,7 @@ def test_array_predicate_never_matches_a_scalar_or_object(store: EventStore) -> 
 
 def test_top_level_scalar_predicates_match_equal_scalar_payloads(store: EventStore) -> None:
     """C2: a scalar payload matches an equal scalar predicate of the same kind."""
-    store.append(
-        [NewEvent("e", 3), NewEvent("e", 3.0), NewEvent("e", "3"), NewEvent("e", True), NewEvent("e", None)]
-    )
+    store.append([NewEvent("e", 3), NewEvent("e", 3.0), NewEvent("e", "3"), NewEvent("e", True), NewEvent("e", None)])
     assert _matching_numbers(store, query(predicates=[3])) == [1, 2]
     assert _matching_numbers(store, query(predicates=[None])) == [5]
     assert _matching_numbers(store, query(predicates=[True])) == [4]
@@ -715,21 +704,24 @@ def test_unsubscribe_stops_delivery_and_is_idempotent(store: EventStore) -> None
 def test_unsubscribe_from_inside_the_handler(store: EventStore) -> None:
     """C6: a handler may unsubscribe its own stream; it is not called again."""
     calls: list[int] = []
-    holder: list[object] = []
+    holder: list[EventStream] = []
+    registered = threading.Event()
 
     def handler(batch: list[EventRecord]) -> None:
+        registered.wait(10)
         calls.append(batch[0].sequence_number)
-        stream = holder[0]
-        assert hasattr(stream, "unsubscribe")
-        stream.unsubscribe()
+        holder[0].unsubscribe()
 
-    witness = Recorder()
     holder.append(store.stream_all(handler))
+    registered.set()
+    store.append([event("a")])
+    assert holder[0].wait_until(1, timeout=10) or calls == [1]
+    witness = Recorder()
     with store.stream_all(witness):
-        store.append([event("a")])
         store.append([event("b")])
         assert witness.wait_for_number(2)
     assert calls == [1]
+    assert holder[0].running is False
 
 
 def test_stream_context_manager_unsubscribes(store: EventStore) -> None:
@@ -875,9 +867,7 @@ def test_cursor_is_stored_when_unsubscribe_returns(store: EventStore) -> None:
     assert info is not None and info.cursor is not None and info.cursor >= 4
 
 
-def test_failing_durable_handler_stops_at_the_failed_batch(
-    store: EventStore, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_failing_durable_handler_stops_at_the_failed_batch(store: EventStore, caplog: pytest.LogCaptureFixture) -> None:
     """C6.1: the stream stops, the cursor stays at the last handled batch, the failure is reported."""
     _seed(store)
     reported: list[BaseException] = []
@@ -1137,9 +1127,7 @@ BAD_PAYLOADS: list[tuple[str, object]] = [
 
 
 @pytest.mark.parametrize(("label", "payload"), BAD_PAYLOADS, ids=[label for label, _ in BAD_PAYLOADS])
-def test_bad_payload_raises_invalid_input_and_commits_nothing(
-    store: EventStore, label: str, payload: object
-) -> None:
+def test_bad_payload_raises_invalid_input_and_commits_nothing(store: EventStore, label: str, payload: object) -> None:
     """C7: a payload that is not JSON raises InvalidInput; nothing is committed."""
     with pytest.raises(InvalidInput):
         store.append([event("ok"), NewEvent("bad", payload)])
@@ -1157,9 +1145,7 @@ BAD_EVENT_TYPES: list[tuple[str, object]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("label", "event_type"), BAD_EVENT_TYPES, ids=[label for label, _ in BAD_EVENT_TYPES]
-)
+@pytest.mark.parametrize(("label", "event_type"), BAD_EVENT_TYPES, ids=[label for label, _ in BAD_EVENT_TYPES])
 def test_bad_event_type_raises_invalid_input(store: EventStore, label: str, event_type: object) -> None:
     """C7: a non-string, empty or NUL-carrying event type raises InvalidInput."""
     with pytest.raises(InvalidInput):

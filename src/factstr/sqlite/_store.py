@@ -1,0 +1,518 @@
+"""SQLiteStore: the persistent embedded store, shared safely by threads and by processes on one file.
+
+Writes go through one writer connection under ``_write_lock``; each write transaction starts with
+``BEGIN IMMEDIATE``, which takes the file's write lock before anything is read, so a condition check and the
+insert that depends on it see the same state in every process. Appends waiting for the writer are committed
+together (group commit): one transaction and one fsync for all of them, each with its own condition check and
+its own result. Reads use pooled reader connections, each read inside one short snapshot.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Self
+
+import msgspec
+
+from .._errors import (
+    AppendOutcomeUnknown,
+    BackendError,
+    ConditionalAppendConflict,
+    EventStoreError,
+    InvalidInput,
+    StoreClosed,
+)
+from .._matching import Filters, payload_terms, query_matches
+from .._model import AppendResult, EventRecord, QueryResult
+from .._store import Condition, EventStore, Scan, StoredCursor
+from .._streams import SAFETY_POLL_SECONDS
+from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery, check_positive_number
+from . import _holds, _schema, _sql
+from ._connections import ReaderPool, open_connection
+from ._watch import WATCH_INTERVAL_SECONDS, DataVersionWatcher
+
+Durability = Literal["full", "normal"]
+_SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
+# Candidate rows read per statement. A context check usually stops at its first candidate, so its first chunk
+# is small; a query returns what it reads, so it starts larger. Chunks grow so that long reads cost few statements.
+_FIRST_VERSION_CHUNK = 16
+_FIRST_QUERY_CHUNK = 256
+_MAX_CHUNK = 2048
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_decode = msgspec.json.decode
+
+# A row of _sql.RECORD_COLUMNS: seq, batch_start, occurred_at (microseconds), event_type, payload.
+_Row = tuple[int, int, int, str, str]
+
+
+class _AppendRequest:
+    """One append waiting for the writer: its events, their terms, its condition, and then its outcome."""
+
+    __slots__ = ("condition", "done", "error", "events", "result", "terms")
+
+    def __init__(self, events: list[PreparedEvent], condition: Condition | None) -> None:
+        self.events = events
+        # Hashing happens in the caller's thread, before the write lock is taken.
+        self.terms = [payload_terms(event.payload) for event in events]
+        self.condition = condition
+        self.done = False
+        self.result: AppendResult | None = None
+        self.error: EventStoreError | None = None
+
+
+class SQLiteStore(EventStore):
+    """The persistent embedded store: one SQLite file in WAL mode, shared by threads and processes.
+
+    ``durability="full"`` (the default) makes every append durable on disk before it returns;
+    ``"normal"`` may lose the last appends on power loss (never on a crash of the process) but never corrupts
+    the file. ``busy_timeout`` is how long a write waits for another process's write lock, in seconds.
+    Streams receive commits made by other processes within about ``watch_interval`` seconds.
+    """
+
+    __module__ = "factstr"
+
+    # Whether one transaction may commit the appends of several threads (switched off only to measure it).
+    _group_commit = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: Durability = "full",
+        busy_timeout: float = 5.0,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        poll_interval: float = SAFETY_POLL_SECONDS,
+        watch_interval: float = WATCH_INTERVAL_SECONDS,
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidInput(f"path must be a str or path, got {type(path).__name__}")
+        text = os.fspath(path)
+        if not isinstance(text, str) or not text or text == ":memory:" or text.startswith("file:"):
+            raise InvalidInput(f"path must name a database file, got {text!r}")
+        if durability not in _SYNCHRONOUS:
+            raise InvalidInput(f'durability must be "full" or "normal", got {durability!r}')
+        busy_timeout = check_positive_number(busy_timeout, "busy_timeout")
+        watch_interval = check_positive_number(watch_interval, "watch_interval")
+        super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
+        self._path = os.path.abspath(text)
+        self._durability = durability
+        self._busy_timeout = busy_timeout
+        self._watch_interval = watch_interval
+        self._locks_directory = _holds.lock_directory(self._path)
+        # Guards the writer connection: appends (through the leader) and cursor writes.
+        self._write_lock = threading.Lock()
+        # Guards _pending and _committing; appenders wait on it for the leader to finish.
+        self._pending_changed = threading.Condition(threading.Lock())
+        self._pending: list[_AppendRequest] = []
+        self._committing = False
+        self._watcher: DataVersionWatcher | None = None
+        self._watcher_lock = threading.Lock()
+        self._writer = self._open_writer()
+        self._readers = ReaderPool(self._path, busy_timeout=busy_timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<factstr.SQLiteStore path={self._path!r} durability={self._durability!r}>"
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the database file."""
+        return self._path
+
+    # --- opening -----------------------------------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        try:
+            os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create the directory of {self._path!r}: {exc}") from exc
+        if os.path.isdir(self._path):
+            raise InvalidInput(f"{self._path!r} is a directory, not a database file")
+        try:
+            connection = open_connection(
+                self._path,
+                busy_timeout=self._busy_timeout,
+                synchronous=_SYNCHRONOUS[self._durability],
+                query_only=False,
+            )
+        except sqlite3.Error as exc:
+            raise self._open_error(exc) from exc
+        try:
+            # Identify the file before the first write: a file that is not ours is left byte for byte as it was.
+            _schema.identify(connection, self._path)
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise BackendError(f"{self._path!r}: could not switch to WAL mode (journal_mode is {mode!r})")
+            _schema.migrate(connection, self._path)
+        except sqlite3.Error as exc:
+            connection.close()
+            raise self._open_error(exc) from exc
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _open_error(self, exc: sqlite3.Error) -> EventStoreError:
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_NOTADB":
+            return InvalidInput(f"{self._path!r} is not a FACTSTR database (not a SQLite file); left untouched")
+        if name.startswith("SQLITE_READONLY") or name.startswith("SQLITE_CANTOPEN"):
+            return BackendError(
+                f"cannot open {self._path!r} for writing ({exc}): the file and its directory must be writable "
+                "(SQLite keeps its -wal and -shm files next to the database)"
+            )
+        return BackendError(f"cannot open {self._path!r}: {exc}")
+
+    # --- errors ------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """Turn a sqlite3 exception into a FACTSTR error (StoreClosed once the store is closed)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._error(exc, action) from exc
+
+    def _error(self, exc: sqlite3.Error, action: str) -> EventStoreError:
+        if self._closed:
+            return StoreClosed()
+        return BackendError(f"sqlite {action} failed on {self._path!r}: {exc}")
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+        request = _AppendRequest(events, condition)
+        with self._pending_changed:
+            self._pending.append(request)
+            # One thread at a time commits (the leader); the others wait here and wake when it is done, so
+            # an append that was committed in someone else's group returns without waiting for the writer.
+            while self._committing and not request.done:
+                self._pending_changed.wait()
+            if not request.done:
+                self._committing = True
+                if self._group_commit:
+                    group, self._pending = self._pending, []
+                else:
+                    self._pending.remove(request)
+                    group = [request]
+        if not request.done:
+            try:
+                with self._write_lock:
+                    self._commit_group(group)
+            finally:
+                with self._pending_changed:
+                    self._committing = False
+                    self._pending_changed.notify_all()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
+
+    def _commit_group(self, group: list[_AppendRequest]) -> None:
+        """Commit a group of appends in one transaction; every request ends done, with a result or an error.
+
+        Runs under ``_write_lock`` (the only user of the writer connection).
+        """
+        connection = self._writer
+        try:
+            try:
+                self._write_group(connection, group)
+            except sqlite3.Error as exc:
+                self._rollback(connection)
+                for request in group:
+                    request.result = None
+                    request.error = self._error(exc, "append")
+                    request.error.__cause__ = exc
+                return
+            try:
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(connection)
+                for request in group:
+                    if request.result is not None:
+                        request.error = AppendOutcomeUnknown(
+                            f"sqlite commit failed on {self._path!r} ({exc}); the append may or may not be in the log"
+                        )
+                    else:  # its conflict was decided against rows that may not exist
+                        request.error = self._error(exc, "append")
+                    request.result = None
+                    request.error.__cause__ = exc
+        except BaseException as exc:  # never leave a waiting appender without an outcome
+            self._rollback(connection)
+            for request in group:
+                request.result = None
+                request.error = BackendError(f"append failed: {exc!r}")
+                request.error.__cause__ = exc
+            raise
+        finally:
+            for request in group:
+                request.done = True
+
+    def _write_group(self, connection: sqlite3.Connection, group: list[_AppendRequest]) -> None:
+        # BEGIN IMMEDIATE takes the file's write lock now (waiting up to busy_timeout for another process),
+        # so the head read below and each condition check cannot be overtaken by another writer.
+        connection.execute("BEGIN IMMEDIATE")
+        head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
+        occurred_at = time.time_ns() // 1000
+        for request in group:
+            condition = request.condition
+            if condition is not None:
+                # Sees the rows of the earlier requests of this group: they are in this transaction.
+                actual = self._context_version(connection, condition.filters, head)
+                if actual != condition.expected:
+                    request.error = ConditionalAppendConflict(condition.expected, actual)
+                    continue
+            first = head + 1
+            rows = []
+            term_rows: list[tuple[int, int]] = []
+            for offset, (event, terms) in enumerate(zip(request.events, request.terms, strict=True)):
+                sequence = first + offset
+                rows.append((sequence, first, occurred_at, event.event_type, event.payload_json))
+                term_rows.extend((term, sequence) for term in terms)
+            connection.executemany(_sql.INSERT_EVENT, rows)
+            # In key order, consecutive inserts land on the same b-tree pages instead of random ones.
+            term_rows.sort()
+            connection.executemany(_sql.INSERT_TERM, term_rows)
+            head = first + len(rows) - 1
+            request.result = AppendResult(first, head, len(rows))
+
+    @staticmethod
+    def _rollback(connection: sqlite3.Connection) -> None:
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the connection is broken; the transaction dies with it
+
+    @contextmanager
+    def _write_transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """Run a small write (a cursor) in its own BEGIN IMMEDIATE transaction on the writer connection."""
+        with self._write_lock, self._translated(action):
+            connection = self._writer
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                self._rollback(connection)
+                raise
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def _head(self) -> int:
+        with self._translated("head"), self._readers.connection() as connection:
+            head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
+        return head
+
+    def _query(self, query: PreparedQuery) -> QueryResult:
+        filters = query.filters
+        records: list[EventRecord] = []
+        with self._translated("query"), self._readers.snapshot() as connection:
+            head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
+            plan = self._plan(connection, filters)
+            version: int | None = None
+            searched_from = head  # the highest number not yet known to be above every match
+            reader = _RecordReader(filters)
+            if query.limit != 0:
+                first_chunk = _FIRST_QUERY_CHUNK if query.limit is None else min(query.limit, _FIRST_QUERY_CHUNK)
+                rows = self._walk(connection, plan, query.min_sequence_number, head, query.backwards, first_chunk)
+                complete = True
+                for row in rows:
+                    record = reader.record(row)
+                    if record is not None:
+                        records.append(record)
+                        if query.limit is not None and len(records) >= query.limit:
+                            complete = False
+                            break
+                if records and (complete or query.backwards):
+                    # The highest returned number is the highest match: nothing above it went unread.
+                    version = max(records[0].sequence_number, records[-1].sequence_number)
+                    searched_from = 0
+                elif complete:
+                    searched_from = min(query.min_sequence_number, head)
+            if searched_from:
+                # The highest match of the whole log is the first one met walking down from there.
+                version = self._version_below(connection, plan, filters, searched_from)
+        last = records[-1].sequence_number if records else None
+        return QueryResult(records, last, version)
+
+    def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
+        self._ensure_watcher()
+        records: list[EventRecord] = []
+        starts: list[int] = []
+        with self._translated("scan"), self._readers.snapshot() as connection:
+            head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
+            plan = self._plan(connection, filters)
+            reader = _RecordReader(filters)
+            for row in self._walk(connection, plan, after, head, False, min(limit, _MAX_CHUNK)):
+                record = reader.record(row)
+                if record is not None:
+                    records.append(record)
+                    starts.append(row[1])
+                    if len(records) >= limit:
+                        return Scan(records, starts, record.sequence_number)
+        return Scan(records, starts, head)
+
+    def _context_version(self, connection: sqlite3.Connection, filters: Filters, head: int) -> int | None:
+        return self._version_below(connection, self._plan(connection, filters), filters, head)
+
+    def _version_below(self, connection: sqlite3.Connection, plan: _sql.Plan, filters: Filters, top: int) -> int | None:
+        """Return the highest matching number in ``(0, top]``: walk candidates down until the matcher agrees."""
+        for row in self._walk(connection, plan, 0, top, True, _FIRST_VERSION_CHUNK):
+            if filters is None or query_matches(filters, row[3], _decode(row[4])):
+                return row[0]
+        return None
+
+    def _plan(self, connection: sqlite3.Connection, filters: Filters) -> _sql.Plan:
+        estimates: dict[str | int, int] = {}
+
+        def estimate(source: _sql.Source) -> int:
+            # Memoised: one probe per index value per query, each counting at most PROBE_LIMIT postings.
+            key = source.event_type if isinstance(source, _sql.TypeSource) else source.term
+            if key not in estimates:
+                if isinstance(source, _sql.TypeSource):
+                    count = connection.execute(_sql.PROBE_TYPE, (source.event_type,)).fetchone()[0]
+                else:
+                    count = connection.execute(_sql.PROBE_TERM, (source.term,)).fetchone()[0]
+                estimates[key] = count
+            return estimates[key]
+
+        return _sql.plan_query(filters, estimate)
+
+    @staticmethod
+    def _walk(
+        connection: sqlite3.Connection, plan: _sql.Plan, low: int, high: int, backwards: bool, chunk: int
+    ) -> Iterator[_Row]:
+        """Yield the candidate rows with ``low < seq <= high`` in order, each once."""
+        walks = [_walk_statement(connection, statement, low, high, backwards, chunk) for statement in plan.statements]
+        if len(walks) == 1:
+            yield from walks[0]
+            return
+        previous = -1
+        for row in heapq.merge(*walks, key=_sequence_of, reverse=backwards):
+            if row[0] != previous:  # a number found by two statements is one candidate
+                previous = row[0]
+                yield row
+
+    # --- durable cursors ---------------------------------------------------------------------------------
+
+    def _load_cursor(self, name: str) -> StoredCursor | None:
+        with self._translated("load cursor"), self._readers.connection() as connection:
+            row = connection.execute(_sql.SELECT_CURSOR, (name,)).fetchone()
+        return None if row is None else StoredCursor(*row)
+
+    def _save_cursor(self, name: str, filters_json: str, cursor: int) -> None:
+        with self._write_transaction("save cursor") as connection:
+            connection.execute(_sql.SAVE_CURSOR, (name, filters_json, cursor))
+
+    def _advance_cursor(self, name: str, cursor: int) -> None:
+        with self._write_transaction("store cursor") as connection:
+            connection.execute(_sql.ADVANCE_CURSOR, (cursor, name, cursor))
+
+    def _list_cursors(self) -> list[StoredCursor]:
+        with self._translated("list cursors"), self._readers.connection() as connection:
+            rows = connection.execute(_sql.SELECT_CURSORS).fetchall()
+        return [StoredCursor(*row) for row in rows]
+
+    def _delete_cursor(self, name: str) -> None:
+        with self._write_transaction("delete cursor") as connection:
+            connection.execute(_sql.DELETE_CURSOR, (name,))
+
+    # --- holds -------------------------------------------------------------------------------------------
+
+    def _acquire_hold(self, name: str) -> _holds.FileHold:
+        try:
+            return _holds.acquire(self._locks_directory, name)
+        except OSError as exc:
+            raise BackendError(f"cannot lock durable stream {name!r} in {self._locks_directory!r}: {exc}") from exc
+
+    def _is_held(self, name: str) -> bool:
+        try:
+            return _holds.is_held(self._locks_directory, name)
+        except OSError as exc:
+            raise BackendError(f"cannot inspect the lock of durable stream {name!r}: {exc}") from exc
+
+    # --- other processes ---------------------------------------------------------------------------------
+
+    def _ensure_watcher(self) -> None:
+        """Start watching for other processes' commits once a stream reads (nothing else needs it)."""
+        if self._watcher is not None:
+            return
+        with self._watcher_lock:
+            if self._watcher is None and not self._closed:
+                self._watcher = DataVersionWatcher(self._open_watch_connection, self.notifier, self._watch_interval)
+                self._watcher.start()
+
+    def _open_watch_connection(self) -> sqlite3.Connection:
+        return open_connection(self._path, busy_timeout=self._busy_timeout, synchronous="NORMAL", query_only=True)
+
+    # --- closing -----------------------------------------------------------------------------------------
+
+    def _close_backend(self) -> None:
+        with self._watcher_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+        self._readers.close()
+        # Taking the write lock waits for an append in progress to finish.
+        with self._write_lock:
+            self._writer.close()
+
+
+def _walk_statement(
+    connection: sqlite3.Connection, statement: _sql.Statement, low: int, high: int, backwards: bool, chunk: int
+) -> Iterator[_Row]:
+    """Yield the rows one statement finds with ``low < seq <= high`` in order, a chunk per execution."""
+    sql = statement.backward_sql if backwards else statement.forward_sql
+    parameters = dict(statement.values)
+    while low < high:
+        parameters.update(low=low, high=high, limit=chunk)
+        rows: list[_Row] = connection.execute(sql, parameters).fetchall()
+        yield from rows
+        if len(rows) < chunk:
+            return  # fewer than asked for: nothing is left in the range
+        if backwards:
+            high = rows[-1][0] - 1
+        else:
+            low = rows[-1][0]
+        chunk = min(chunk * 4, _MAX_CHUNK)
+
+
+def _sequence_of(row: _Row) -> int:
+    return row[0]
+
+
+class _RecordReader:
+    """Turns the candidate rows of one read into records, dropping those the reference matcher rejects.
+
+    Rows of one batch share their commit time, so the datetime is built once per batch, not once per row.
+    """
+
+    __slots__ = ("_filters", "_micros", "_occurred_at")
+
+    def __init__(self, filters: Filters) -> None:
+        self._filters = filters
+        self._micros = -1
+        self._occurred_at = _EPOCH
+
+    def record(self, row: _Row) -> EventRecord | None:
+        """Return the record of a candidate row, or ``None`` when it does not match."""
+        sequence, _batch_start, micros, event_type, payload_json = row
+        payload = _decode(payload_json)
+        if self._filters is not None and not query_matches(self._filters, event_type, payload):
+            return None
+        if micros != self._micros:
+            self._micros = micros
+            self._occurred_at = _EPOCH + timedelta(microseconds=micros)
+        return EventRecord(sequence, self._occurred_at, event_type, payload)
