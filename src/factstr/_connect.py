@@ -12,7 +12,8 @@ def connect(url: str, **options: Any) -> EventStore:
     """Open the store a URL names; keyword options go to the store's constructor.
 
     ``memory://``; ``sqlite:///relative/file.db`` or ``sqlite:////absolute/file.db``;
-    ``postgresql://user@host:port/database`` (also ``postgres://``). Raises InvalidInput for anything else.
+    ``postgresql://user@host:port/database`` (also ``postgres://``); ``http://host:port`` for a
+    ``factstr serve`` server (through :class:`factstr.client.HTTPStore`). Raises InvalidInput for anything else.
     """
     if not isinstance(url, str):
         raise InvalidInput(f"url must be a str, got {type(url).__name__}")
@@ -36,4 +37,8 @@ def connect(url: str, **options: Any) -> EventStore:
         from .postgres import PostgresStore
 
         return PostgresStore("postgresql://" + rest, **options)
-    raise InvalidInput(f"unknown store URL scheme {scheme!r} in {url!r} (memory, sqlite, postgresql)")
+    if scheme in ("http", "https"):
+        from .client import HTTPStore
+
+        return HTTPStore(url, **options)
+    raise InvalidInput(f"unknown store URL scheme {scheme!r} in {url!r} (memory, sqlite, postgresql, http)")

@@ -45,7 +45,7 @@ def test_conflict_pickles_with_its_versions() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://x", "memory", "sqlite://relative.db", "sqlite:///", "memory://extra", "", "http//x"]
+    "url", ["mysql://x", "memory", "sqlite://relative.db", "sqlite:///", "memory://extra", "", "http//x", "ftp://x"]
 )
 def test_connect_refuses_unknown_or_malformed_urls(url: str) -> None:
     with pytest.raises(factstr.InvalidInput):

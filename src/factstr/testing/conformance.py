@@ -1009,7 +1009,7 @@ def test_durable_cursor_survives_reopening(backend: Backend) -> None:
     store = backend.open()
     _seed(store)
     with store.stream_all_durable("survivor", Recorder()) as stream:
-        assert stream.wait_until(3, timeout=10)
+        assert stream.wait_until(5, timeout=10)
     store.close()
     reopened = backend.open()
     reopened.append([event("after-restart")])

@@ -1,0 +1,241 @@
+"""HTTPStore: the store contract over the HTTP API of ``factstr serve``.
+
+It derives from :class:`~factstr.EventStore`, so every argument is validated here exactly as a local store
+validates it (same errors, before any request), and the server validates again. Appends and queries are one
+request each; streams are server-sent events run by factstr's own stream runtime (see ``_remote_stream``).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any, NoReturn
+
+import msgspec
+
+from .._errors import InvalidInput, UnknownDurableStream
+from .._matching import Filters
+from .._model import AppendResult, DurableStream, DurableStreamInfo, EventQuery, QueryResult, Start
+from .._store import Condition, EventStore, Scan, StoredCursor
+from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold
+from .._validation import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    PreparedEvent,
+    PreparedQuery,
+    check_durable_name,
+    check_query,
+    check_sequence_number,
+    check_start,
+    filters_to_query,
+)
+from ._remote_stream import RemoteStream, stream_params
+from ._transport import Transport
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+class _Head(msgspec.Struct):
+    head: int | None
+
+
+class _DurableStreams(msgspec.Struct):
+    durable_streams: list[DurableStreamInfo]
+
+
+def _name_path(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> EventQuery:
+    query = filters_to_query(filters)
+    if prepared is None:
+        return query
+    return EventQuery(
+        filters=query.filters,
+        min_sequence_number=prepared.min_sequence_number,
+        limit=prepared.limit,
+        backwards=prepared.backwards,
+    )
+
+
+class HTTPStore(EventStore):
+    """A store served by ``factstr serve`` at ``url`` (``http://host:port``); thread-safe.
+
+    ``token`` is sent as a bearer token. Errors are the stores' own (ConditionalAppendConflict, InvalidInput,
+    DurableStreamActive, ...); an unreachable server raises BackendError, and a connection lost during an
+    append raises AppendOutcomeUnknown. ``close()`` stops this client's streams, never the server.
+    """
+
+    __module__ = "factstr.client"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        poll_interval: float = SAFETY_POLL_SECONDS,
+    ) -> None:
+        super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
+        self._transport = Transport(url, token=token, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<factstr.client.HTTPStore url={self._transport.url!r}>"
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._transport.url
+
+    # --- what EventStore's append, append_if, query and head call ----------------------------------------
+
+    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+        wire_events = [{"event_type": event.event_type, "payload": msgspec.Raw(event.payload_json)} for event in events]
+        if condition is None:
+            body: dict[str, Any] = {"events": wire_events}
+            path = "/append"
+        else:
+            body = {
+                "events": wire_events,
+                "context_query": _wire_query(condition.filters),
+                "expected_context_version": condition.expected,
+            }
+            path = "/append_if"
+        result: AppendResult = self._transport.call(AppendResult, "POST", path, body, unsure_if_lost=True)
+        return result
+
+    def _query(self, query: PreparedQuery) -> QueryResult:
+        result: QueryResult = self._transport.call(QueryResult, "POST", "/query", _wire_query(query.filters, query))
+        return result
+
+    def _head(self) -> int:
+        return self._transport.call(_Head, "GET", "/head").head or 0
+
+    # --- streams: registered on the server, delivered by the shared runtime ------------------------------
+
+    def stream_to(
+        self,
+        query: EventQuery,
+        handler: Handler,
+        *,
+        start: Start = "end",
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        filters = check_query(query).filters
+        where = check_start(start)
+        self._check_open()
+        remote = RemoteStream(self, self._transport, "/streams/live", stream_params(_wire_query(filters), start=where))
+        return self._open_remote(remote, filters, handler, None, on_error)
+
+    def stream_to_durable(
+        self,
+        durable: DurableStream | str,
+        query: EventQuery,
+        handler: Handler,
+        *,
+        start: Start = "beginning",
+        reset: bool = False,
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        name = check_durable_name(durable)
+        filters = check_query(query).filters
+        where = check_start(start)
+        if type(reset) is not bool:
+            raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
+        self._check_open()
+        remote = RemoteStream(
+            self,
+            self._transport,
+            f"/streams/durable/{_name_path(name)}",
+            stream_params(_wire_query(filters), start=where, reset=reset),
+        )
+        return self._open_remote(remote, filters, handler, name, on_error)
+
+    def _open_remote(
+        self,
+        remote: RemoteStream,
+        filters: Filters,
+        handler: Handler,
+        durable_name: str | None,
+        on_error: ErrorCallback | None,
+    ) -> EventStream:
+        position = remote.open()
+        try:
+            stream = EventStream(
+                remote,
+                filters,
+                handler if durable_name is None else remote.handled(handler),
+                position=position,
+                durable_name=durable_name,
+                hold=remote,
+                on_error=on_error,
+                poll_interval=self._poll_interval,
+            )
+        except BaseException:
+            remote.release()
+            raise
+        return self._start(stream)
+
+    # --- durable cursor admin ----------------------------------------------------------------------------
+
+    def durable_streams(self) -> list[DurableStreamInfo]:
+        self._check_open()
+        return self._transport.call(_DurableStreams, "GET", "/durable_streams").durable_streams
+
+    def durable_stream(self, durable: DurableStream | str) -> DurableStreamInfo | None:
+        name = check_durable_name(durable)
+        self._check_open()
+        try:
+            info: DurableStreamInfo = self._transport.call(
+                DurableStreamInfo, "GET", f"/durable_streams/{_name_path(name)}"
+            )
+        except UnknownDurableStream:
+            return None
+        return info
+
+    def reset_durable_stream(self, durable: DurableStream | str, position: int) -> None:
+        name = check_durable_name(durable)
+        if position is None:
+            raise InvalidInput("position must be a non-negative int (0: before the first event)")
+        cursor = check_sequence_number(position, "position")
+        self._check_open()
+        self._transport.request("POST", f"/durable_streams/{_name_path(name)}/reset", {"position": cursor})
+
+    def delete_durable_stream(self, durable: DurableStream | str) -> None:
+        name = check_durable_name(durable)
+        self._check_open()
+        self._transport.request("DELETE", f"/durable_streams/{_name_path(name)}")
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def _close_backend(self) -> None:
+        self._transport.close()
+
+    # --- store internals that live on the server, not in this client -------------------------------------
+
+    def _unused(self) -> NoReturn:
+        raise NotImplementedError("HTTPStore keeps no log or cursors of its own: the server does")
+
+    def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
+        self._unused()
+
+    def _load_cursor(self, name: str) -> StoredCursor | None:
+        self._unused()
+
+    def _save_cursor(self, name: str, filters_json: str, cursor: int) -> None:
+        self._unused()
+
+    def _advance_cursor(self, name: str, cursor: int) -> None:
+        self._unused()
+
+    def _list_cursors(self) -> list[StoredCursor]:
+        self._unused()
+
+    def _delete_cursor(self, name: str) -> None:
+        self._unused()
+
+    def _acquire_hold(self, name: str) -> Hold:
+        self._unused()
+
+    def _is_held(self, name: str) -> bool:
+        self._unused()

@@ -1,0 +1,198 @@
+"""The ASGI application: routes, the gate every request passes (token, access log, metrics), and lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .._store import EventStore
+from ._metrics import Metrics
+from ._problems import Problem, problem_response
+from ._routes import ROUTES
+from ._security import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_STREAMS_PER_CLIENT,
+    PUBLIC_PATHS,
+    StreamQuota,
+    token_matches,
+)
+from ._sse import ServerStream, StreamHub
+
+access_logger = logging.getLogger("factstr.server.access")
+stream_logger = logging.getLogger("factstr.server")
+
+DEFAULT_HEARTBEAT_SECONDS = 15.0
+DEFAULT_PROGRESS_SECONDS = 0.2
+DEFAULT_QUEUE_BATCHES = 16
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one app behaves; every limit has a safe default."""
+
+    token: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS
+    queue_batches: int = DEFAULT_QUEUE_BATCHES
+
+
+class ServerState:
+    """What the routes share: the store, the settings, open streams, quotas and metrics."""
+
+    def __init__(self, store: EventStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.hub = StreamHub()
+        self.metrics = Metrics()
+        self.quota = StreamQuota(settings.max_streams_per_client)
+
+    async def stream_closed(self, stream: ServerStream) -> None:
+        """Forget a stream whose response finished."""
+        self.hub.discard(stream)
+        self.quota.give_back(stream.client)
+        stream_logger.info(
+            "stream %s ended (%s)",
+            stream.id,
+            stream.end_reason,
+            extra={"stream_id": stream.id, "reason": stream.end_reason, "durable_name": stream.durable_name},
+        )
+
+
+class _Gate:
+    """Pure ASGI middleware: checks the bearer token, times the request, logs one JSON-able line.
+
+    Pure ASGI (not BaseHTTPMiddleware) so that event streams pass through unbuffered.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        streaming = False
+        token = self._state.settings.token
+
+        async def watch(message: Message) -> None:
+            nonlocal status, streaming
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                streaming = (b"content-type", b"text/event-stream; charset=utf-8") in message.get("headers", ())
+            await send(message)
+
+        try:
+            if token is not None and scope["path"] not in PUBLIC_PATHS:
+                authorization = Request(scope).headers.get("authorization")
+                if not token_matches(authorization, token):
+                    problem = Problem(401, "unauthorized", "a valid bearer token is required")
+                    await problem_response(problem)(scope, receive, watch)
+                    return
+            await self._app(scope, receive, watch)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_name = getattr(route, "path", None) or "unmatched"
+            # A stream lasts as long as its client wants: count it, but keep it out of the latency histogram.
+            self._state.metrics.observe(route_name, scope["method"], status, None if streaming else elapsed)
+            client = scope.get("client")
+            access_logger.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": client[0] if client else None,
+                },
+            )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return problem_response(Problem(405, "method_not_allowed", f"{request.method} is not allowed here"))
+    if exc.status_code == 404:
+        return problem_response(Problem(404, "not_found", f"no route for {request.url.path}"))
+    return problem_response(Problem(exc.status_code, "invalid_input", str(exc.detail)))
+
+
+def create_app(
+    store: EventStore,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
+    progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
+    queue_batches: int = DEFAULT_QUEUE_BATCHES,
+    cors_origins: Sequence[str] = (),
+) -> Starlette:
+    """Return the ASGI app serving ``store`` over HTTP.
+
+    The caller owns the store: the app never closes it. When ``token`` is given, every route except
+    ``/healthz`` and ``/openapi.json`` needs ``Authorization: Bearer <token>``. CORS stays off unless
+    ``cors_origins`` lists the allowed origins. On shutdown (the ASGI lifespan, or :func:`serve`) every open
+    stream gets an ``end`` message and its store stream is stopped.
+    """
+    state = ServerState(
+        store,
+        Settings(
+            token=token or None,
+            max_body_bytes=max_body_bytes,
+            max_streams_per_client=max_streams_per_client,
+            heartbeat_seconds=heartbeat_seconds,
+            progress_seconds=progress_seconds,
+            queue_batches=queue_batches,
+        ),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await state.hub.shutdown()
+
+    middleware = [Middleware(_Gate, state=state)]
+    if cors_origins:
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(cors_origins),
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            ),
+        )
+    app = Starlette(
+        routes=ROUTES,
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.factstr = state
+    return app
+
+
+def server_state(app: Starlette) -> ServerState:
+    """Return the shared state of an app made by :func:`create_app`."""
+    state: ServerState = app.state.factstr
+    return state

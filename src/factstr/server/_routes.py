@@ -1,0 +1,346 @@
+"""The routes: each translates one HTTP request into one call of the store contract, and the result back.
+
+No route knows any rule of the contract: bodies are decoded into factstr values and the store validates them.
+Store calls block (a database round trip, a hold, a join), so they run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .._errors import ConditionalAppendConflict, EventStoreError, InvalidInput
+from .._model import DurableStreamInfo, EventQuery
+from ._codec import (
+    AckIn,
+    AppendIfIn,
+    AppendIn,
+    QueryIn,
+    ResetIn,
+    decode,
+    encode,
+    to_event_query,
+    to_new_events,
+    to_wire,
+)
+from ._openapi import openapi_document
+from ._problems import Problem, from_decode_error, from_store_error, problem_response
+from ._security import read_body
+from ._sse import Channel, EventStreamResponse, ServerStream
+
+if TYPE_CHECKING:
+    from ._app import ServerState
+
+logger = logging.getLogger("factstr.server")
+T = TypeVar("T")
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.factstr
+    return state
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(encode(value), status, media_type="application/json")
+
+
+def endpoint(func: Endpoint) -> Endpoint:
+    """Turn every failure of a route into a coded JSON error; an unexpected one is logged, never shown."""
+
+    @functools.wraps(func)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await func(request)
+        except Problem as problem:
+            return problem_response(problem)
+        except EventStoreError as exc:
+            translated = from_store_error(exc)
+            if translated.status >= 500:
+                logger.error("store call failed on %s %s", request.method, request.url.path, exc_info=exc)
+            return problem_response(translated)
+        except msgspec.MsgspecError as exc:
+            return problem_response(from_decode_error(exc))
+        except Exception as exc:
+            logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+            return problem_response(Problem(500, "internal_error", "the server failed; see its log"))
+
+    return wrapper
+
+
+async def _body(request: Request, kind: type[T]) -> T:
+    data = await read_body(request, _state(request).settings.max_body_bytes)
+    return decode(data, kind)
+
+
+# --- writing and reading ----------------------------------------------------------------------------------
+
+
+@endpoint
+async def append(request: Request) -> Response:
+    state = _state(request)
+    wire = await _body(request, AppendIn)
+    result = await run_in_threadpool(state.store.append, to_new_events(wire.events))
+    state.metrics.committed(result.committed_count)
+    return _json(result)
+
+
+@endpoint
+async def append_if(request: Request) -> Response:
+    state = _state(request)
+    wire = await _body(request, AppendIfIn)
+    try:
+        result = await run_in_threadpool(
+            state.store.append_if,
+            to_new_events(wire.events),
+            to_event_query(wire.context_query),
+            wire.expected_context_version,
+        )
+    except ConditionalAppendConflict:
+        state.metrics.conflicted()
+        raise
+    state.metrics.committed(result.committed_count)
+    return _json(result)
+
+
+@endpoint
+async def query(request: Request) -> Response:
+    state = _state(request)
+    wire = await _body(request, QueryIn)
+    result = await run_in_threadpool(state.store.query, to_event_query(wire))
+    return _json(result)
+
+
+@endpoint
+async def head(request: Request) -> Response:
+    return _json({"head": await run_in_threadpool(_state(request).store.head)})
+
+
+# --- streams ----------------------------------------------------------------------------------------------
+
+
+def _stream_query(request: Request) -> EventQuery:
+    text = request.query_params.get("query")
+    if text is None:
+        return EventQuery()
+    return to_event_query(decode(text, QueryIn))
+
+
+def _start(text: str | None, default: Literal["beginning", "end"]) -> Any:
+    """A start parameter as the store takes it; the store itself refuses anything else (with InvalidInput)."""
+    if text is None:
+        return default
+    return int(text) if _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    # isdigit() alone accepts characters such as "²" that int() refuses.
+    return text.isascii() and text.isdigit()
+
+
+def _flag(request: Request, name: str) -> bool:
+    text = request.query_params.get(name, "false").lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise Problem(422, "invalid_input", f"{name} must be true or false, got {text!r}")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def _open_stream(request: Request, stream: ServerStream, register: Callable[[], None]) -> Response:
+    """Register the store streams, then answer with the event stream; undo everything on failure."""
+    state = _state(request)
+    if state.hub.shutting_down:
+        raise Problem(503, "backend_error", "the server is shutting down")
+    state.quota.take(stream.client)
+    try:
+        await run_in_threadpool(register)
+    except BaseException:
+        stream.request_end("refused")
+        await stream.stop_store_stream()
+        state.quota.give_back(stream.client)
+        raise
+    state.hub.add(stream)
+    logger.info(
+        "stream %s opened",
+        stream.id,
+        extra={
+            "stream_id": stream.id,
+            "kind": stream.kind,
+            "durable_name": stream.durable_name,
+            "position": stream.start_position,
+            "client": stream.client,
+        },
+    )
+    return EventStreamResponse(
+        stream,
+        heartbeat_seconds=state.settings.heartbeat_seconds,
+        progress_seconds=state.settings.progress_seconds,
+        on_close=state.stream_closed,
+        on_batch=lambda _batch: state.metrics.streamed(),
+    )
+
+
+def _channel(capacity: int) -> Channel:
+    return Channel(asyncio.get_running_loop(), capacity)
+
+
+@endpoint
+async def stream_live(request: Request) -> Response:
+    state = _state(request)
+    stream_query = _stream_query(request)
+    resume = request.headers.get("last-event-id")
+    if resume is not None:
+        if not _is_number(resume.strip()):
+            raise Problem(400, "invalid_input", "Last-Event-ID must be a sequence number")
+        start: Any = int(resume)
+    else:
+        start = _start(request.query_params.get("start"), "end")
+    if start == "end":
+        # Pin "the end" to a number so that the ready message says exactly where delivery starts.
+        start = await run_in_threadpool(state.store.head) or 0
+    stream = ServerStream(kind="live", client=_client(request), channel=_channel(state.settings.queue_batches))
+    stream.start_position = start if isinstance(start, int) and not isinstance(start, bool) else 0
+
+    def register() -> None:
+        stream.feed = state.store.stream_to(stream_query, stream.send, start=start)
+
+    return await _open_stream(request, stream, register)
+
+
+@endpoint
+async def stream_durable(request: Request) -> Response:
+    state = _state(request)
+    name = request.path_params["name"]
+    stream_query = _stream_query(request)
+    start = _start(request.query_params.get("start"), "beginning")
+    reset = _flag(request, "reset")
+    channel = _channel(state.settings.queue_batches)
+    stream = ServerStream(kind="durable", client=_client(request), channel=channel, durable_name=name)
+
+    def register() -> None:
+        holder = state.store.stream_to_durable(
+            name, stream_query, stream.await_acknowledgement, start=start, reset=reset
+        )
+        stream.holder = holder
+        # The holder waits at its first matching batch for an acknowledgement, so its position has not
+        # passed one yet: the feed starts there and sends exactly the batches the holder will wait for.
+        stream.start_position = holder.position or 0
+        stream.feed = state.store.stream_to(stream_query, stream.send, start=stream.start_position)
+
+    return await _open_stream(request, stream, register)
+
+
+def _server_stream(request: Request) -> ServerStream:
+    stream = _state(request).hub.get(request.path_params["stream_id"])
+    if stream is None:
+        raise Problem(404, "not_found", "no open stream with this id on this server")
+    return stream
+
+
+@endpoint
+async def ack_stream(request: Request) -> Response:
+    wire = await _body(request, AckIn)
+    if wire.sequence_number < 0:
+        raise InvalidInput("sequence_number must not be negative")
+    _server_stream(request).channel.ack(wire.sequence_number)
+    return Response(status_code=204)
+
+
+@endpoint
+async def close_stream(request: Request) -> Response:
+    stream = _server_stream(request)
+    await _state(request).hub.end(stream, "unsubscribed")
+    return Response(status_code=204)
+
+
+# --- durable cursor admin ---------------------------------------------------------------------------------
+
+
+@endpoint
+async def list_durable_streams(request: Request) -> Response:
+    infos = await run_in_threadpool(_state(request).store.durable_streams)
+    return _json({"durable_streams": [to_wire(info) for info in infos]})
+
+
+@endpoint
+async def get_durable_stream(request: Request) -> Response:
+    name = request.path_params["name"]
+    info = await run_in_threadpool(_state(request).store.durable_stream, name)
+    if info is None:
+        raise Problem(404, "unknown_durable_stream", f"no durable stream named {name!r}")
+    return _json(info)
+
+
+@endpoint
+async def reset_durable_stream(request: Request) -> Response:
+    wire = await _body(request, ResetIn)
+    await run_in_threadpool(_state(request).store.reset_durable_stream, request.path_params["name"], wire.position)
+    return Response(status_code=204)
+
+
+@endpoint
+async def delete_durable_stream(request: Request) -> Response:
+    await run_in_threadpool(_state(request).store.delete_durable_stream, request.path_params["name"])
+    return Response(status_code=204)
+
+
+# --- operations -------------------------------------------------------------------------------------------
+
+
+@endpoint
+async def healthz(request: Request) -> Response:
+    return _json({"status": "ok", "head": await run_in_threadpool(_state(request).store.head)})
+
+
+@endpoint
+async def metrics(request: Request) -> Response:
+    state = _state(request)
+
+    def read() -> tuple[int | None, list[DurableStreamInfo]]:
+        return state.store.head(), state.store.durable_streams()
+
+    head_now, durable = await run_in_threadpool(read)
+    text = state.metrics.render(
+        head=head_now,
+        open_streams={"live": state.hub.count("live"), "durable": state.hub.count("durable")},
+        durable=durable,
+    )
+    return Response(text, media_type="text/plain; version=0.0.4")
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+ROUTES = [
+    Route("/append", append, methods=["POST"]),
+    Route("/append_if", append_if, methods=["POST"]),
+    Route("/query", query, methods=["POST"]),
+    Route("/head", head, methods=["GET"]),
+    Route("/streams/live", stream_live, methods=["GET"]),
+    Route("/streams/durable/{name:path}", stream_durable, methods=["GET"]),
+    Route("/streams/{stream_id}/ack", ack_stream, methods=["POST"]),
+    Route("/streams/{stream_id}", close_stream, methods=["DELETE"]),
+    Route("/durable_streams", list_durable_streams, methods=["GET"]),
+    Route("/durable_streams/{name:path}/reset", reset_durable_stream, methods=["POST"]),
+    Route("/durable_streams/{name:path}", get_durable_stream, methods=["GET"]),
+    Route("/durable_streams/{name:path}", delete_durable_stream, methods=["DELETE"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

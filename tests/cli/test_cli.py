@@ -1,0 +1,178 @@
+"""The ``factstr`` command: every subcommand, on a SQLite file in a temporary directory."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from factstr import EventQuery, connect
+from factstr.cli import build_parser, main
+
+COMMANDS = ["serve", "append", "query", "tail", "cursors", "export", "import", "verify", "stats"]
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("FACTSTR_STORE", url)
+    return url
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) -> list[Any]:
+    """Run the command and return its stdout as a list of JSON values (one per line)."""
+    assert main(list(argv)) == status
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+
+def seed(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    run(capsys, "append", "opened", '{"account": "a"}')
+    lines = (
+        '{"event_type": "deposited", "payload": {"account": "a", "amount": 5}}\n'
+        '{"event_type": "closed", "payload": null}\n'
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    run(capsys, "append")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "--store" in capsys.readouterr().out
+
+
+def test_append_one_event_and_a_batch_from_stdin(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "append", "opened", '{"account": "a"}') == [
+        {"first_sequence_number": 1, "last_sequence_number": 1, "committed_count": 1}
+    ]
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"event_type": "x", "payload": 1}\n\n{"event_type": "y"}\n'))
+    assert run(capsys, "append")[0]["committed_count"] == 2
+
+
+def test_append_of_bad_input_exits_1_with_a_message(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["append", "x", "{not json"]) == 1
+    assert "not JSON" in capsys.readouterr().err
+    assert main(["append", "x\x00", "1"]) == 1
+    assert "NUL" in capsys.readouterr().err
+
+
+def test_query_with_types_predicates_limit_and_backwards(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    assert [r["sequence_number"] for r in run(capsys, "query")] == [1, 2, 3]
+    assert [r["event_type"] for r in run(capsys, "query", "--predicate", '{"account": "a"}', "--backwards")] == [
+        "deposited",
+        "opened",
+    ]
+    (result,) = run(capsys, "query", "--type", "opened", "--type", "closed", "--after", "1", "--limit", "1", "--result")
+    assert (result["last_returned_sequence_number"], result["current_context_version"]) == (3, 3)
+
+
+def test_tail_follows_a_durable_stream_and_stores_its_cursor(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    records = run(capsys, "tail", "--durable", "follower", "--count", "2", "--seconds", "10")
+    assert [r["sequence_number"] for r in records] == [1, 2, 3]
+    (info,) = run(capsys, "cursors", "inspect", "follower")
+    assert (info["cursor"], info["lag"], info["active"]) == (3, 0, False)
+
+
+def test_tail_live_from_a_position(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    records = run(capsys, "tail", "--type", "closed", "--start", "1", "--count", "1", "--seconds", "10")
+    assert [r["sequence_number"] for r in records] == [3]
+
+
+def test_cursors_list_reset_inspect_delete(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    run(capsys, "tail", "--durable", "c1", "--count", "2", "--seconds", "10")
+    assert [info["name"] for info in run(capsys, "cursors", "list")] == ["c1"]
+    run(capsys, "cursors", "reset", "c1", "1")
+    assert run(capsys, "cursors", "inspect", "c1")[0]["lag"] == 2
+    run(capsys, "cursors", "delete", "c1")
+    assert run(capsys, "cursors", "list") == []
+    assert main(["cursors", "inspect", "c1"]) == 1
+
+
+def test_export_then_import_moves_the_log_intact(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    run(capsys, "tail", "--durable", "kept", "--type", "deposited", "--count", "1", "--seconds", "10")
+    export = tmp_path / "log.ndjson"
+    run(capsys, "export", str(export))
+    lines = [json.loads(line) for line in export.read_text().splitlines()]
+    assert lines[0] == {"factstr_export": 1, "head": 3}
+    assert [[r["sequence_number"] for r in line["batch"]] for line in lines[1:3]] == [[1], [2, 3]]
+    assert lines[3]["durable_stream"]["name"] == "kept" and lines[3]["durable_stream"]["cursor"] == 3
+
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert run(capsys, "import", str(export), "--store", target) == [{"imported_events": 3, "durable_streams": 1}]
+    with connect(store_url) as source, connect(target) as copy:
+        a = source.query(EventQuery()).event_records
+        b = copy.query(EventQuery()).event_records
+        assert [(r.sequence_number, r.event_type, r.payload) for r in a] == [
+            (r.sequence_number, r.event_type, r.payload) for r in b
+        ]
+        assert b[1].occurred_at == b[2].occurred_at  # the batch stayed one batch
+        info = copy.durable_stream("kept")
+        assert info is not None and info.cursor == 3 and info.query == source.durable_stream("kept").query  # type: ignore[union-attr]
+
+
+def test_import_refuses_a_non_empty_store(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    export = tmp_path / "log.ndjson"
+    run(capsys, "export", str(export))
+    assert main(["import", str(export)]) == 1
+    assert "empty store" in capsys.readouterr().err
+
+
+def test_import_refuses_a_file_with_a_gap(store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = tmp_path / "gap.ndjson"
+    record = {"occurred_at": "2026-01-01T00:00:00.000000Z", "event_type": "a", "payload": 1}
+    export.write_text(
+        json.dumps({"batch": [{"sequence_number": 1, **record}]})
+        + "\n"
+        + json.dumps({"batch": [{"sequence_number": 3, **record}]})
+        + "\n"
+    )
+    assert main(["import", str(export)]) == 1
+    assert "does not continue the log at 2" in capsys.readouterr().err
+
+
+def test_verify_passes_on_a_sound_log(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    (report,) = run(capsys, "verify")
+    assert report == {"head": 3, "index_checks": 3, "problems": 0, "ok": True}
+
+
+def test_stats_summarise_the_log(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    (stats,) = run(capsys, "stats")
+    assert (stats["head"], stats["events"], stats["batches"], stats["largest_batch"]) == (3, 3, 2, 2)
+    assert stats["event_types"] == {"closed": 1, "deposited": 1, "opened": 1}
+
+
+def test_commands_on_an_empty_store(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "query") == []
+    assert run(capsys, "verify")[0]["ok"] is True
+    assert run(capsys, "stats")[0]["events"] == 0

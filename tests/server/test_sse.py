@@ -1,0 +1,181 @@
+"""Streams over server-sent events: one message per batch, resumable, acknowledged, ended cleanly."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+
+import httpx
+import pytest
+
+from factstr import EventRecord, NewEvent
+
+from .conftest import SSE, Served, append, serve
+
+
+def test_ready_comes_first_and_says_where_delivery_starts(served: Served) -> None:
+    append(served, "a")
+    with served.http.stream("GET", "/streams/live") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event, data, _ = SSE(response).next()
+    assert event == "ready"
+    assert (data["kind"], data["durable_name"], data["position"]) == ("live", None, 1)
+
+
+def test_one_message_per_committed_batch_with_its_last_number_as_id(served: Served) -> None:
+    with served.http.stream("GET", "/streams/live") as response:
+        sse = SSE(response)
+        sse.next_of("ready")
+        append(served, "a", "b")
+        append(served, "c")
+        first = sse.next_of("message")
+        second = sse.next_of("message")
+    assert (first[2], [r["sequence_number"] for r in first[1]]) == ("2", [1, 2])
+    assert (second[2], [r["event_type"] for r in second[1]]) == ("3", ["c"])
+
+
+def test_filtered_stream_sends_progress_for_batches_that_did_not_match(served: Served) -> None:
+    query = urllib.parse.quote(json.dumps({"filters": [{"event_types": ["wanted"]}]}))
+    with served.http.stream("GET", f"/streams/live?query={query}") as response:
+        sse = SSE(response)
+        sse.next_of("ready")
+        append(served, "other")
+        event, data, event_id = sse.next_of("message", "progress")
+    assert (event, data, event_id) == ("progress", {"position": 1}, "1")
+
+
+def test_last_event_id_resumes_with_no_gap_or_duplicate_and_whole_batches(served: Served) -> None:
+    append(served, "a")
+    append(served, "b", "c")
+    append(served, "d")
+    with served.http.stream("GET", "/streams/live", headers={"Last-Event-ID": "1"}) as response:
+        sse = SSE(response)
+        assert sse.next_of("ready")[1]["position"] == 1
+        batches = [sse.next_of("message")[1], sse.next_of("message")[1]]
+    assert [[r["sequence_number"] for r in batch] for batch in batches] == [[2, 3], [4]]
+
+
+def test_start_beginning_replays_the_log(served: Served) -> None:
+    append(served, "a")
+    with served.http.stream("GET", "/streams/live?start=beginning") as response:
+        sse = SSE(response)
+        sse.next_of("ready")
+        assert [r["sequence_number"] for r in sse.next_of("message")[1]] == [1]
+
+
+def test_heartbeats_are_comments_while_idle(served: Served) -> None:
+    with served.http.stream("GET", "/streams/live") as response:
+        lines = response.iter_lines()
+        started = time.monotonic()
+        heartbeats = 0
+        for line in lines:
+            if line == ": heartbeat":
+                heartbeats += 1
+                if heartbeats == 2:
+                    break
+        elapsed = time.monotonic() - started
+    assert 0.5 <= elapsed < 5  # two heartbeats 0.3 s apart, no earlier
+
+
+def test_durable_stream_holds_its_name_while_open(served: Served) -> None:
+    with served.http.stream("GET", "/streams/durable/holder") as response:
+        sse = SSE(response)  # keep it: dropping the line iterator closes the response
+        sse.next_of("ready")
+        second = served.http.get("/streams/durable/holder")
+        assert (second.status_code, second.json()["code"]) == (409, "durable_stream_active")
+        assert served.store.durable_stream("holder").active  # type: ignore[union-attr]
+    _wait_released(served, "holder")
+
+
+def _wait_released(served: Served, name: str) -> None:
+    deadline = time.monotonic() + 10
+    while served.store.durable_stream(name).active:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the durable name was not released after the client left"
+        time.sleep(0.02)
+
+
+def test_durable_cursor_moves_only_with_acknowledgements(served: Served) -> None:
+    append(served, "a")
+    append(served, "b")
+    with served.http.stream("GET", "/streams/durable/acked") as response:
+        sse = SSE(response)
+        stream_id = sse.next_of("ready")[1]["stream_id"]
+        assert sse.next_of("message")[2] == "1"
+        assert served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 1}).status_code == 204
+        assert sse.next_of("message")[2] == "2"
+        # Batch 2 is not acknowledged: closing the stream leaves it unhandled.
+        assert served.http.delete(f"/streams/{stream_id}").status_code == 204
+        assert sse.next_of("end")[1] == {"reason": "unsubscribed"}
+    info = served.store.durable_stream("acked")
+    assert info is not None and (info.cursor, info.active) == (1, False)
+
+
+def test_durable_client_leaving_without_ack_keeps_the_cursor(served: Served) -> None:
+    append(served, "a")
+    with served.http.stream("GET", "/streams/durable/leaver") as response:
+        sse = SSE(response)
+        sse.next_of("ready")
+        sse.next_of("message")
+    _wait_released(served, "leaver")
+    assert served.store.durable_stream("leaver").cursor is None  # type: ignore[union-attr]
+
+
+def test_durable_mismatch_and_reset(served: Served) -> None:
+    with served.store.stream_all_durable("m", lambda batch: None):
+        pass
+    query = urllib.parse.quote(json.dumps({"filters": [{"event_types": ["x"]}]}))
+    refused = served.http.get(f"/streams/durable/m?query={query}")
+    assert (refused.status_code, refused.json()["code"]) == (409, "durable_stream_mismatch")
+    with served.http.stream("GET", f"/streams/durable/m?query={query}&reset=true&start=end") as response:
+        sse = SSE(response)
+        assert sse.next_of("ready")[1]["kind"] == "durable"
+
+
+def test_delete_of_an_unknown_stream_is_404(served: Served) -> None:
+    response = served.http.delete("/streams/nope")
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+
+
+def test_graceful_shutdown_ends_streams_and_releases_durable_names() -> None:
+    generator = serve()
+    served = next(generator)
+    ended: list[object] = []
+
+    def follow(path: str) -> None:
+        with httpx.Client(base_url=served.url, timeout=10) as client, client.stream("GET", path) as response:
+            sse = SSE(response)
+            sse.next_of("ready")
+            ready.release()
+            ended.append(sse.next_of("end")[1])
+
+    ready = threading.Semaphore(0)
+    threads = [threading.Thread(target=follow, args=(p,)) for p in ("/streams/live", "/streams/durable/d")]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert ready.acquire(timeout=10)
+    started = time.monotonic()
+    served.server.stop()
+    for thread in threads:
+        thread.join(10)
+    assert ended == [{"reason": "shutdown"}, {"reason": "shutdown"}]
+    assert time.monotonic() - started < 4, "shutdown waited for the streams instead of ending them"
+    assert served.store.durable_stream("d").active is False  # type: ignore[union-attr]
+    with pytest.raises(StopIteration):
+        next(generator)
+
+
+def test_a_slow_reader_blocks_neither_appends_nor_other_streams() -> None:
+    for served in serve(queue_batches=2):
+        with served.http.stream("GET", "/streams/live") as response:
+            sse = SSE(response)
+            sse.next_of("ready")  # then never read again: the socket buffers and the queue fill up
+            received: list[list[EventRecord]] = []
+            with served.store.stream_all(received.append) as witness:
+                started = time.monotonic()
+                for i in range(300):
+                    served.store.append([NewEvent("e", {"i": i, "pad": "x" * 2000})])
+                assert time.monotonic() - started < 10
+                assert witness.wait_until(300, timeout=10)
