@@ -28,9 +28,7 @@ def query(
     filters = None
     if types is not None or predicates is not None:
         filters = [EventFilter(event_types=types, payload_predicates=predicates)]
-    return EventQuery(
-        filters=filters, min_sequence_number=min_sequence_number, limit=limit, backwards=backwards
-    )
+    return EventQuery(filters=filters, min_sequence_number=min_sequence_number, limit=limit, backwards=backwards)
 
 
 def numbers(records: list[EventRecord]) -> list[int]:
