@@ -1,0 +1,267 @@
+"""The PostgreSQL schema of a store: tables, indexes, server-side functions, and forward migrations.
+
+Everything lives in one PostgreSQL schema (default ``factstr``), so several stores can share a database.
+``migrate`` runs on every open: under a transaction-level advisory lock it creates what is missing, applies
+the migrations newer than the recorded version, and refuses a schema written by a newer FACTSTR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import psycopg
+from psycopg import sql
+
+from .._errors import SchemaVersionError
+
+SCHEMA_VERSION = 1
+"""The schema version this code writes and understands."""
+
+# Function bodies never contain the schema name: each function sets its own search_path, so a schema name
+# with any characters in it cannot end a dollar-quoted body or change what the body means.
+
+_CONTEXT_VERSION_FUNCTION = """
+CREATE FUNCTION {schema}.context_version(filters jsonb) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = {schema}, pg_catalog, pg_temp
+-- Plan every lookup for the actual type and predicate: a generic plan cannot use the indexes well.
+SET plan_cache_mode = force_custom_plan
+AS $body$
+-- The highest sequence number of any event matching ``filters`` (C2), NULL when none does.
+-- ``filters`` is JSON null (every event matches) or an array of objects with keys t (the types or null)
+-- and p (the predicates or null).
+-- STABLE: called from a statement, it reads that statement's snapshot, so records and version agree.
+-- Loops walk the JSON by index: plain expressions, evaluated without planning a query each (a
+-- FOR ... IN SELECT loop would plan one per loop, and custom plans are not cached).
+DECLARE
+    best bigint := 0;
+    hit bigint;
+    alternative jsonb;
+    types jsonb;
+    predicates jsonb;
+    wanted_type text;
+    predicate jsonb;
+    a integer;
+    p integer;
+    t integer;
+BEGIN
+    IF filters = 'null'::jsonb THEN
+        SELECT max(seq) INTO best FROM events;
+        RETURN best;
+    END IF;
+    FOR a IN 0 .. jsonb_array_length(filters) - 1 LOOP
+        alternative := filters -> a;
+        types := alternative -> 't';
+        predicates := alternative -> 'p';
+        IF predicates = 'null'::jsonb THEN
+            -- One backward probe of the (event_type, seq) index per type.
+            FOR t IN 0 .. jsonb_array_length(types) - 1 LOOP
+                wanted_type := types ->> t;
+                SELECT max(seq) INTO hit FROM events WHERE event_type = wanted_type AND seq > best;
+                best := greatest(best, hit);
+            END LOOP;
+            CONTINUE;
+        END IF;
+        FOR p IN 0 .. jsonb_array_length(predicates) - 1 LOOP
+            predicate := predicates -> p;
+            -- jsonb's @> lets a top-level array contain a scalar; C2 does not, so a scalar predicate also
+            -- requires a payload that is not an array. Below the top level @> already agrees with C2.
+            IF types = 'null'::jsonb THEN
+                IF jsonb_typeof(predicate) IN ('object', 'array') THEN
+                    SELECT max(seq) INTO hit FROM events WHERE payload @> predicate AND seq > best;
+                ELSE
+                    SELECT max(seq) INTO hit FROM events
+                    WHERE payload @> predicate AND jsonb_typeof(payload) <> 'array' AND seq > best;
+                END IF;
+                best := greatest(best, hit);
+                CONTINUE;
+            END IF;
+            FOR t IN 0 .. jsonb_array_length(types) - 1 LOOP
+                wanted_type := types ->> t;
+                IF jsonb_typeof(predicate) IN ('object', 'array') THEN
+                    SELECT max(seq) INTO hit FROM events
+                    WHERE event_type = wanted_type AND payload @> predicate AND seq > best;
+                ELSE
+                    SELECT max(seq) INTO hit FROM events
+                    WHERE event_type = wanted_type AND payload @> predicate
+                      AND jsonb_typeof(payload) <> 'array' AND seq > best;
+                END IF;
+                best := greatest(best, hit);
+            END LOOP;
+        END LOOP;
+    END LOOP;
+    RETURN nullif(best, 0);
+END
+$body$
+"""
+
+_APPEND_BATCHES_FUNCTION = """
+CREATE FUNCTION {schema}.append_batches(
+    batch_sizes integer[],
+    conditions jsonb,
+    event_types text[],
+    payloads jsonb[],
+    OUT first_numbers bigint[],
+    OUT actual_versions bigint[]
+)
+LANGUAGE plpgsql
+SET search_path = {schema}, pg_catalog, pg_temp
+-- Its own statements have one good plan whatever the values: plan them once per session, not on every call.
+-- (context_version sets custom plans again for the lookups that need them.)
+SET plan_cache_mode = force_generic_plan
+AS $body$
+-- Commit several batches in order, in one transaction (one round trip, one fsync). Batch i holds
+-- batch_sizes[i] consecutive entries of event_types/payloads; conditions -> (i - 1) is JSON null (plain
+-- append) or an object with keys filters and expected (a version or null). For each batch,
+-- first_numbers[i] is its first sequence number, or NULL when its condition failed, and then
+-- actual_versions[i] is the context's version.
+DECLARE
+    head_before bigint;
+    next_number bigint;
+    batch integer;
+    size integer;
+    offset_in_arrays integer := 0;
+    condition jsonb;
+    actual bigint;
+    committed_at timestamptz;
+BEGIN
+    -- The serialisation point. The head row stays locked until this transaction commits, so one writer at a
+    -- time assigns numbers (gapless: a failed transaction releases the lock and its numbers are reused) and
+    -- the next writer gets the lock only after this commit is visible (numbers become visible in order).
+    SELECT seq INTO head_before FROM head FOR UPDATE;
+    next_number := head_before + 1;
+    first_numbers := ARRAY[]::bigint[];
+    actual_versions := ARRAY[]::bigint[];
+    FOR batch IN 1 .. coalesce(array_length(batch_sizes, 1), 0) LOOP
+        size := batch_sizes[batch];
+        condition := conditions -> (batch - 1);
+        actual := NULL;
+        IF condition <> 'null'::jsonb THEN
+            -- A later statement than the lock: under READ COMMITTED it takes a new snapshot, which holds the
+            -- previous writer's commit and this transaction's earlier batches. (Checked in the statement that
+            -- took the lock, the snapshot would predate the lock wait and miss the previous writer's facts.)
+            actual := context_version(condition -> 'filters');
+            IF actual IS DISTINCT FROM (condition ->> 'expected')::bigint THEN
+                first_numbers := array_append(first_numbers, NULL::bigint);
+                actual_versions := array_append(actual_versions, actual);
+                offset_in_arrays := offset_in_arrays + size;
+                CONTINUE;
+            END IF;
+        END IF;
+        -- Taken under the lock, so occurred_at never goes backwards along the log; one value per batch.
+        committed_at := clock_timestamp();
+        INSERT INTO events (seq, batch_start, occurred_at, event_type, payload)
+        SELECT next_number + entry.ordinality - 1, next_number, committed_at, entry.event_type,
+               entry.payload
+        FROM unnest(
+            event_types[offset_in_arrays + 1 : offset_in_arrays + size],
+            payloads[offset_in_arrays + 1 : offset_in_arrays + size]
+        ) WITH ORDINALITY AS entry(event_type, payload, ordinality);
+        first_numbers := array_append(first_numbers, next_number);
+        actual_versions := array_append(actual_versions, actual);
+        next_number := next_number + size;
+        offset_in_arrays := offset_in_arrays + size;
+    END LOOP;
+    IF next_number > head_before + 1 THEN
+        UPDATE head SET seq = next_number - 1;
+        -- Delivered at commit, only if it commits: a wake-up hint for streams in other processes.
+        PERFORM pg_notify({channel}, (next_number - 1)::text);
+    END IF;
+END
+$body$
+"""
+
+# Each version's statements, applied in order inside the migration transaction.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """
+        CREATE TABLE {schema}.events (
+            seq bigint PRIMARY KEY,
+            batch_start bigint NOT NULL,
+            occurred_at timestamptz NOT NULL,
+            event_type text NOT NULL,
+            payload jsonb NOT NULL
+        )
+        -- Fresh statistics keep lookups on the right index: a type that appeared after the last ANALYZE
+        -- looks rare to the planner, which then walks all its events by type instead of using the payload
+        -- index. Re-analyze after every 1% of growth (PostgreSQL's default is 10%).
+        WITH (autovacuum_analyze_scale_factor = 0.01, autovacuum_vacuum_insert_scale_factor = 0.05)
+        """,
+        "CREATE INDEX events_type_seq ON {schema}.events (event_type, seq)",
+        # fastupdate off: a pending list would make every context check scan up to 4 MB of unsorted entries
+        # until the next vacuum; appends instead pay for their few index entries at once.
+        "CREATE INDEX events_payload ON {schema}.events USING gin (payload jsonb_path_ops) WITH (fastupdate = off)",
+        """
+        CREATE TABLE {schema}.head (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            seq bigint NOT NULL
+        )
+        """,
+        "INSERT INTO {schema}.head (seq) VALUES (0)",
+        """
+        CREATE TABLE {schema}.durable_cursors (
+            name text PRIMARY KEY,
+            filters_json text NOT NULL,
+            cursor bigint NOT NULL
+        )
+        """,
+        _CONTEXT_VERSION_FUNCTION,
+        _APPEND_BATCHES_FUNCTION,
+    ),
+}
+
+_CREATE_SCHEMA = "CREATE SCHEMA IF NOT EXISTS {schema}"
+_CREATE_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS {schema}.schema_version (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    version integer NOT NULL
+)
+"""
+_READ_VERSION = "SELECT version FROM {schema}.schema_version"
+_WRITE_VERSION = """
+INSERT INTO {schema}.schema_version (version) VALUES (%s)
+ON CONFLICT (singleton) DO UPDATE SET version = excluded.version
+"""
+# Transaction-level: released at commit or rollback, so a crashed migrator cannot keep it.
+_LOCK_MIGRATION = "SELECT pg_advisory_xact_lock(%s)"
+
+
+def notify_channel(schema: str) -> str:
+    """Return the LISTEN/NOTIFY channel of a schema: short, plain, and distinct per schema."""
+    return "factstr_" + hashlib.blake2b(schema.encode(), digest_size=12).hexdigest()
+
+
+def advisory_key(*parts: str) -> int:
+    """Return a signed 64-bit advisory lock key for ``parts`` (the same in every process)."""
+    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8, person=b"factstr").digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> None:
+    """Create or upgrade the schema to :data:`SCHEMA_VERSION`; raise SchemaVersionError if it is newer.
+
+    Safe when several processes open the same schema at once: they take turns on an advisory lock, and the
+    second finds the work done. Runs in its own transaction on ``conn`` (which must be in autocommit mode).
+    """
+    names = {"schema": sql.Identifier(schema), "channel": sql.Literal(notify_channel(schema))}
+
+    def statement(template: str) -> sql.Composed:
+        return sql.SQL(template).format(**{key: names[key] for key in names if "{" + key + "}" in template})
+
+    with conn.transaction():
+        conn.execute(_LOCK_MIGRATION, [advisory_key("migrate", schema)])
+        conn.execute(statement(_CREATE_SCHEMA))
+        conn.execute(statement(_CREATE_VERSION_TABLE))
+        row = conn.execute(statement(_READ_VERSION)).fetchone()
+        found = 0 if row is None else int(str(row[0]))
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"PostgreSQL schema {schema!r} has version {found}; this FACTSTR understands up to "
+                f"{SCHEMA_VERSION}. Upgrade FACTSTR to open it."
+            )
+        if found == SCHEMA_VERSION:
+            return
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            for template in _MIGRATIONS[version]:
+                conn.execute(statement(template))
+        conn.execute(statement(_WRITE_VERSION), [SCHEMA_VERSION])

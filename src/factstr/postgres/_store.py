@@ -1,0 +1,296 @@
+"""PostgresStore: the log in PostgreSQL, shared by any number of processes and machines.
+
+An append is one round trip: a server-side function locks the head row, checks each condition in a later
+statement, inserts, moves the head and notifies, and the statement commits. Concurrent appends of one process
+are grouped into one such call (:mod:`._group`). Reads are single statements, so each sees one snapshot, and
+never wait for writers. Other processes' commits reach this store's streams through LISTEN/NOTIFY
+(:mod:`._listen`); durable names are held with advisory locks (:mod:`._holds`).
+"""
+
+from __future__ import annotations
+
+import threading
+from operator import itemgetter
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import sql
+
+from .._errors import AppendOutcomeUnknown, BackendError, ConditionalAppendConflict, EventStoreError
+from .._matching import Filters
+from .._model import AppendResult, EventRecord, QueryResult
+from .._store import Condition, EventStore, Scan, StoredCursor
+from .._streams import SAFETY_POLL_SECONDS
+from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
+from . import _sql
+from ._connection import connect, open_pool, parse_target, translate, translate_errors
+from ._group import GroupCommitter, Outcome, PendingAppend
+from ._holds import Holds, PostgresHold
+from ._jsonb import jsonb_text
+from ._listen import Listener
+from ._schema import migrate, notify_channel
+
+_decode = msgspec.json.decode
+_by_sequence = itemgetter(1)
+
+DEFAULT_POOL_SIZE = 8
+DEFAULT_POOL_TIMEOUT = 30.0
+
+
+class PostgresStore(EventStore):
+    """A store in a PostgreSQL schema (default ``factstr``), shared safely by many processes.
+
+    ``url`` is a ``postgresql://`` URL or libpq connection string; a ``schema`` URL parameter or keyword picks
+    the PostgreSQL schema, created and migrated on open. ``pool_size`` caps this store's pooled connections
+    (it also keeps one connection for LISTEN once a stream runs, and one for durable holds once one is taken).
+    Raises BackendError naming host and port when the server cannot be reached, SchemaVersionError when the
+    schema was written by a newer FACTSTR.
+    """
+
+    __module__ = "factstr"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        poll_interval: float = SAFETY_POLL_SECONDS,
+    ) -> None:
+        super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
+        self._target = target = parse_target(url, schema)
+        with connect(target) as conn:
+            with translate_errors(target, f"migrating schema {target.schema!r}"):
+                migrate(conn, target.schema)
+            self._statements = _Statements(target.schema, conn)
+        with translate_errors(target, "opening the connection pool"):
+            self._pool = open_pool(target, pool_size, pool_timeout)
+        self._holds = Holds(target)
+        self._committer = GroupCommitter(self._commit_group)
+        self._listener: Listener | None = None
+        self._listener_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<factstr.PostgresStore {self._target.host}:{self._target.port} schema={self._target.schema!r}>"
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema this store lives in."""
+        return self._target.schema
+
+    @property
+    def conninfo(self) -> str:
+        """The libpq connection string of the store's database (FACTSTR's ``schema`` parameter removed).
+
+        For code that keeps its own tables next to the log (query models), in the same database.
+        """
+        return self._target.conninfo
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+        return self._committer.append(events, condition)
+
+    def _commit_group(self, group: list[PendingAppend]) -> list[Outcome]:
+        """Commit a group of batches in one call; return each batch's result or its own error."""
+        sizes = []
+        conditions = []
+        event_types: list[str] = []
+        payloads: list[str] = []
+        for pending in group:
+            sizes.append(len(pending.events))
+            condition = pending.condition
+            if condition is None:
+                conditions.append("null")
+            else:
+                expected = "null" if condition.expected is None else str(condition.expected)
+                conditions.append(f'{{"filters":{_sql.filters_jsonb(condition.filters)},"expected":{expected}}}')
+            for event in pending.events:
+                event_types.append(event.event_type)
+                payloads.append(jsonb_text(event.payload, event.payload_json))
+        params = [sizes, "[" + ",".join(conditions) + "]", event_types, payloads]
+        try:
+            with self._pool.connection() as conn:
+                try:
+                    row = conn.execute(self._statements.append_batches, params).fetchone()
+                except psycopg.Error as exc:
+                    return [self._append_error(conn, exc) for _ in group]
+        except psycopg.Error as exc:
+            # Getting a connection failed: nothing was sent, so nothing was committed.
+            return [_caused_by(translate(self._target, exc, "appending"), exc) for _ in group]
+        assert row is not None
+        firsts, actuals = row
+        outcomes: list[Outcome] = []
+        for pending, first, actual in zip(group, firsts, actuals, strict=True):
+            if first is None:
+                assert pending.condition is not None
+                outcomes.append(ConditionalAppendConflict(pending.condition.expected, actual))
+            else:
+                count = len(pending.events)
+                outcomes.append(AppendResult(first, first + count - 1, count))
+        return outcomes
+
+    def _append_error(self, conn: psycopg.Connection[Any], exc: psycopg.Error) -> EventStoreError:
+        """Classify a failed append call: known to have committed nothing, or of unknown outcome."""
+        where = f"{self._target.host}:{self._target.port}"
+        if conn.broken or conn.closed:
+            # The statement was sent and the session died before its answer came back: the commit may or may
+            # not have happened. Retrying could commit the batch twice, so the caller must decide.
+            error: EventStoreError = AppendOutcomeUnknown(
+                f"the connection to PostgreSQL at {where} was lost during an append; it may or may not have "
+                f"committed (re-read the context before trying again): {exc}"
+            )
+        else:
+            # The server answered with an error: the transaction was rolled back.
+            error = BackendError(f"PostgreSQL at {where} refused an append; nothing was committed: {exc}")
+        return _caused_by(error, exc)
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def _fetch(self, statement: str, params: list[Any], doing: str) -> list[tuple[Any, ...]]:
+        """Run one idempotent statement (a read, or a cursor write that may be repeated) and return its rows.
+
+        If the connection turns out dead (the server restarted, or killed an idle session faster than the
+        pool's check could see), the statement runs once more on a fresh connection: repeating it is harmless,
+        unlike repeating an append.
+        """
+        with translate_errors(self._target, doing):
+            for attempt in (1, 2):
+                with self._pool.connection() as conn:
+                    try:
+                        cursor = conn.execute(statement, params)
+                        return cursor.fetchall() if cursor.description is not None else []
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _head(self) -> int:
+        row = self._fetch(self._statements.head, [], "reading the head")[0]
+        return int(row[0])
+
+    def _query(self, query: PreparedQuery) -> QueryResult:
+        where = _sql.compile_where(query.filters)
+        statement = self._statements.query(where.text, query.backwards)
+        params = [_sql.filters_jsonb(query.filters), query.min_sequence_number, *where.params, query.limit]
+        rows = self._fetch(statement, params, "querying")
+        version = rows[0][0]
+        if rows[0][1] is None:
+            return QueryResult([], None, version)
+        # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
+        # it, and sorting rows that are already in order costs one pass.
+        rows.sort(key=_by_sequence, reverse=query.backwards)
+        records = [
+            EventRecord(seq, occurred_at, event_type, _decode(payload))
+            for _, seq, occurred_at, event_type, payload in rows
+        ]
+        return QueryResult(records, records[-1].sequence_number, version)
+
+    def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
+        self._ensure_listener()
+        where = _sql.compile_where(filters)
+        statement = self._statements.scan(where.text)
+        rows = self._fetch(statement, [after, *where.params, limit], "reading the log")
+        head = int(rows[0][0])
+        if rows[0][1] is None:
+            return Scan([], [], head)
+        rows.sort(key=_by_sequence)
+        records = [
+            EventRecord(seq, occurred_at, event_type, _decode(payload))
+            for _, seq, _, occurred_at, event_type, payload in rows
+        ]
+        starts = [row[2] for row in rows]
+        horizon = records[-1].sequence_number if len(records) >= limit else head
+        return Scan(records, starts, horizon)
+
+    # --- durable cursors and holds -----------------------------------------------------------------------
+
+    def _load_cursor(self, name: str) -> StoredCursor | None:
+        rows = self._fetch(self._statements.load_cursor, [name], "reading a durable cursor")
+        return StoredCursor(*rows[0]) if rows else None
+
+    def _save_cursor(self, name: str, filters_json: str, cursor: int) -> None:
+        self._fetch(self._statements.save_cursor, [name, filters_json, cursor], "storing a durable cursor")
+
+    def _advance_cursor(self, name: str, cursor: int) -> None:
+        self._fetch(self._statements.advance_cursor, [cursor, name, cursor], "storing a durable cursor")
+
+    def _list_cursors(self) -> list[StoredCursor]:
+        rows = self._fetch(self._statements.list_cursors, [], "listing durable cursors")
+        return [StoredCursor(name, filters_json, cursor) for name, filters_json, cursor in rows]
+
+    def _delete_cursor(self, name: str) -> None:
+        self._fetch(self._statements.delete_cursor, [name], "deleting a durable cursor")
+
+    def _acquire_hold(self, name: str) -> PostgresHold:
+        return self._holds.acquire(name)
+
+    def _is_held(self, name: str) -> bool:
+        rows = self._fetch(_sql.IS_HELD, self._holds.is_held_sql_params(name), "looking up a durable hold")
+        return bool(rows[0][0])
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def _ensure_listener(self) -> None:
+        """Start watching other processes' commits when the first stream reads (writers never need it)."""
+        if self._listener is not None:
+            return
+        with self._listener_lock:
+            if self._listener is None and not self._closed:
+                listener = Listener(self._target, notify_channel(self._target.schema), self.notifier)
+                listener.start()
+                self._listener = listener
+
+    def _close_backend(self) -> None:
+        with self._listener_lock:
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        self._holds.close()
+        self._pool.close()
+
+
+class _Statements:
+    """The SQL of one store with its schema's quoted names filled in, rendered once at open."""
+
+    def __init__(self, schema: str, conn: psycopg.Connection[Any]) -> None:
+        def quoted(*names: str) -> str:
+            return sql.Identifier(*names).as_string(conn)
+
+        self._names = {
+            "{schema}": quoted(schema),
+            "{events}": quoted(schema, "events"),
+            "{head}": quoted(schema, "head"),
+            "{cursors}": quoted(schema, "durable_cursors"),
+        }
+        self.append_batches = self._render(_sql.APPEND_BATCHES)
+        self.head = self._render(_sql.HEAD)
+        self._query = self._render(_sql.QUERY)
+        self._scan = self._render(_sql.SCAN)
+        self.load_cursor = self._render(_sql.LOAD_CURSOR)
+        self.save_cursor = self._render(_sql.SAVE_CURSOR)
+        self.advance_cursor = self._render(_sql.ADVANCE_CURSOR)
+        self.list_cursors = self._render(_sql.LIST_CURSORS)
+        self.delete_cursor = self._render(_sql.DELETE_CURSOR)
+
+    def _render(self, template: str) -> str:
+        for placeholder, name in self._names.items():
+            template = template.replace(placeholder, name)
+        return template
+
+    def query(self, where: str, backwards: bool) -> str:
+        """The QUERY statement for a condition from compile_where (never from a caller)."""
+        return self._query.replace("{where}", where).replace("{direction}", "DESC" if backwards else "ASC")
+
+    def scan(self, where: str) -> str:
+        """The SCAN statement for a compiled condition."""
+        return self._scan.replace("{where}", where)
+
+
+def _caused_by(error: EventStoreError, cause: BaseException) -> EventStoreError:
+    """Set ``cause`` as the ``__cause__`` of ``error``, as ``raise error from cause`` will show it."""
+    error.__cause__ = cause
+    return error

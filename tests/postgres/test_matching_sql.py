@@ -1,0 +1,163 @@
+"""The SQL translation of C2 agrees with the reference matcher on every input (property-based).
+
+Queries (the compiled WHERE clause) and context versions (the ``context_version`` function, which is also
+what ``append_if`` checks) are compared with :func:`factstr._matching.query_matches` over random logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from factstr import EventFilter, EventQuery, NewEvent
+from factstr._matching import query_matches
+from factstr._model import JSON
+from factstr._validation import check_filters
+from factstr.postgres import PostgresStore
+
+# Few distinct keys and scalars, so that random predicates often match random payloads.
+SCALARS = st.sampled_from(
+    [
+        None,
+        True,
+        False,
+        0,
+        1,
+        -1,
+        2**60,
+        2**63 - 1,
+        -(2**63),
+        0.0,
+        1.0,
+        1.5,
+        -0.0,
+        2.0**60,
+        1e16,
+        1e300,
+        1e-7,
+        "",
+        "a",
+        "b",
+        "1",
+        "true",
+    ]
+)
+KEYS = st.sampled_from(["a", "b", "c"])
+DOCUMENTS: st.SearchStrategy[JSON] = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    max_leaves=8,
+)
+TYPES = st.sampled_from(["A", "B"])
+
+
+@st.composite
+def part_of(draw: st.DrawFn, value: JSON) -> JSON:
+    """A predicate contained in ``value`` (C2), sometimes with an int/float twin of a number."""
+    if type(value) is dict:
+        keys = draw(st.lists(st.sampled_from(sorted(value)), unique=True)) if value else []
+        return {key: draw(part_of(value[key])) for key in keys}
+    if type(value) is list:
+        chosen = draw(st.lists(st.sampled_from(value), max_size=3)) if value else []
+        return [draw(part_of(element)) for element in chosen]
+    if type(value) is int and abs(value) < 2**53 and draw(st.booleans()):
+        return float(value)
+    if type(value) is float and value.is_integer() and abs(value) < 2**63 and draw(st.booleans()):
+        return int(value)
+    return value
+
+
+@st.composite
+def predicates(draw: st.DrawFn, payloads: list[JSON]) -> JSON:
+    if draw(st.booleans()) and payloads:
+        return draw(part_of(draw(st.sampled_from(payloads))))
+    return draw(DOCUMENTS)
+
+
+@st.composite
+def filters(draw: st.DrawFn, payloads: list[JSON]) -> list[EventFilter]:
+    chosen = []
+    for _ in range(draw(st.integers(1, 2))):
+        types = draw(st.none() | st.lists(TYPES, max_size=2))
+        found = draw(st.none() | st.lists(predicates(payloads), max_size=3))
+        chosen.append(EventFilter(event_types=types, payload_predicates=found))
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def shared_store() -> Iterator[tuple[PostgresStore, list[tuple[str, JSON]]]]:
+    """One store for every example, and the log as the test believes it to be (grows across examples)."""
+    from factstr.testing._postgres_backend import drop_schema, require_server, url_with_schema
+
+    require_server()
+    schema = "factstr_t_matching_property"
+    drop_schema(schema)
+    store = PostgresStore(url_with_schema(schema))
+    try:
+        yield store, []
+    finally:
+        store.close()
+        drop_schema(schema)
+
+
+def check_one_example(shared_store: tuple[PostgresStore, list[tuple[str, JSON]]], data: st.DataObject) -> None:
+    """Append a random batch, run random filters, compare records and version with the reference matcher."""
+    store, log = shared_store
+    batch = data.draw(st.lists(st.tuples(TYPES, DOCUMENTS), min_size=1, max_size=6), label="appended")
+    store.append([NewEvent(event_type, payload) for event_type, payload in batch])
+    log.extend(batch)
+    chosen = data.draw(filters([payload for _, payload in batch]), label="filters")
+    normalised = check_filters(chosen)
+
+    result = store.query(EventQuery(filters=chosen))
+
+    expected = [
+        number
+        for number, (event_type, payload) in enumerate(log, start=1)
+        if query_matches(normalised, event_type, payload)
+    ]
+    assert [record.sequence_number for record in result.event_records] == expected
+    assert result.current_context_version == (expected[-1] if expected else None)
+
+
+_QUICK = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_THOROUGH = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_QUICK
+@given(data=st.data())
+def test_sql_matching_agrees_with_the_reference_matcher(
+    shared_store: tuple[PostgresStore, list[tuple[str, JSON]]], data: st.DataObject
+) -> None:
+    check_one_example(shared_store, data)
+
+
+@pytest.mark.long
+@_THOROUGH
+@given(data=st.data())
+def test_sql_matching_agrees_with_the_reference_matcher_thoroughly(
+    shared_store: tuple[PostgresStore, list[tuple[str, JSON]]], data: st.DataObject
+) -> None:
+    check_one_example(shared_store, data)
+
+
+def test_top_level_scalar_in_array_does_not_leak(store: PostgresStore, admin: psycopg.Connection[Any]) -> None:
+    """PostgreSQL's own ``["a","b"] @> "a"`` is true; through the store a scalar never matches an array."""
+    assert admin.execute("""SELECT '["a", "b"]'::jsonb @> '"a"'::jsonb""").fetchone() == (True,)
+    store.append([NewEvent("t", ["a", "b"]), NewEvent("t", "a")])
+    result = store.query(EventQuery(filters=[EventFilter(payload_predicates=["a"])]))
+    assert [record.payload for record in result.event_records] == ["a"]
+    assert result.current_context_version == 2
+
+
+def test_large_floats_compare_exactly_as_in_python(store: PostgresStore) -> None:
+    """2.0**60 equals the int 2**60, and 1.152921504606847e18 (its shortest text) is another number."""
+    store.append([NewEvent("t", {"n": 2.0**60}), NewEvent("t", {"n": 1152921504606847000})])
+    found = store.query(EventQuery(filters=[EventFilter(payload_predicates=[{"n": 2**60}])]))
+    assert [record.sequence_number for record in found.event_records] == [1]
+    assert type(found.event_records[0].payload["n"]) is float
