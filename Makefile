@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-long test-python lint serve bench clean
+.PHONY: test test-long test-python test-typescript lint serve bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,12 @@ lint: $(STAMP)
 test-python: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not long"
 
-test: lint test-python
+# The TypeScript client's tests start `.venv/bin/factstr serve`, hence $(STAMP).
+test-typescript: $(STAMP)
+	cd clients/typescript && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	cd clients/typescript && npm test
+
+test: lint test-python test-typescript
 
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -q -m long

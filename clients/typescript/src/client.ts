@@ -1,0 +1,227 @@
+/**
+ * `FactstrClient`: the store contract (CONTRACT.md) over the FACTSTR HTTP API, for Node.js 20+.
+ */
+
+import { EmptyAppend, UnknownDurableStream } from "./errors.js";
+import type { WritableValue } from "./json.js";
+import { type BatchHandler, EventStream, type StreamOptions, type StreamTarget } from "./stream.js";
+import { type CallOptions, type FetchFunction, Transport } from "./transport.js";
+import type {
+  AppendResult,
+  DurableStreamInfo,
+  EventQuery,
+  NewEvent,
+  QueryResult,
+  SequenceNumberInput,
+  StreamStart,
+} from "./types.js";
+import {
+  parseAnswer,
+  readAppendResult,
+  readDurableStreamInfo,
+  readDurableStreamList,
+  readHead,
+  readQueryResult,
+  requestBody,
+} from "./wire.js";
+
+export interface FactstrClientOptions {
+  /** The server's URL, e.g. `http://127.0.0.1:7117` (a path prefix is kept). */
+  readonly baseUrl: string | URL;
+  /** Sent as `Authorization: Bearer <token>` when the server was started with `--token`. */
+  readonly token?: string;
+  /** How long a call may take, in milliseconds (30 000 by default); for a stream: its registration. */
+  readonly timeoutMs?: number;
+  /** A `fetch` to use instead of the global one. */
+  readonly fetch?: FetchFunction;
+}
+
+/** Options of `streamAll` and `streamTo`. */
+export interface LiveStreamOptions extends StreamOptions {
+  /** `"end"` (the default: only what is committed from now on), `"beginning"`, or after a sequence number. */
+  readonly start?: StreamStart;
+}
+
+/** Options of `streamAllDurable` and `streamToDurable`. */
+export interface DurableStreamOptions extends StreamOptions {
+  /** Where a name with no stored cursor (or with `reset`) starts: `"beginning"` by default. */
+  readonly start?: StreamStart;
+  /** Replace the stored cursor (and a different stored query) with `start`. */
+  readonly reset?: boolean;
+}
+
+/** A client of one FACTSTR server. It holds no connection between calls, so it needs no closing. */
+export class FactstrClient {
+  private readonly transport: Transport;
+
+  constructor(options: FactstrClientOptions) {
+    this.transport = new Transport(options);
+  }
+
+  /** The server's base URL. */
+  get baseUrl(): string {
+    return this.transport.baseUrl.href;
+  }
+
+  /**
+   * Commit the events atomically as one batch with consecutive sequence numbers (C4).
+   * Throws `EmptyAppend` for no events and `InvalidInput` for bad ones (nothing committed then), and
+   * `AppendOutcomeUnknown` when the connection died (or the timeout passed) while the append was in flight.
+   */
+  async append(events: readonly NewEvent[], options?: CallOptions): Promise<AppendResult> {
+    checkEvents(events);
+    const text = await this.transport.request(
+      { method: "POST", path: "/append", body: { events: newEvents(events) }, unsureIfLost: true },
+      options,
+    );
+    return readAppendResult(parseAnswer(text, "append result"));
+  }
+
+  /**
+   * Commit like `append`, but only if the context's current version (C3, `min_sequence_number` ignored) is
+   * `expectedContextVersion` (`null`: "no matching event yet"). Otherwise throws
+   * `ConditionalAppendConflict` with `expected` and `actual`, and nothing is committed (C5).
+   */
+  async appendIf(
+    events: readonly NewEvent[],
+    contextQuery: EventQuery,
+    expectedContextVersion: SequenceNumberInput | null,
+    options?: CallOptions,
+  ): Promise<AppendResult> {
+    checkEvents(events);
+    const body = {
+      events: newEvents(events),
+      context_query: eventQuery(contextQuery),
+      expected_context_version: expectedContextVersion,
+    };
+    const text = await this.transport.request(
+      { method: "POST", path: "/append_if", body, unsureIfLost: true },
+      options,
+    );
+    return readAppendResult(parseAnswer(text, "append result"));
+  }
+
+  /** Read the matching events after `min_sequence_number`, in order (C3; `limit` and `backwards`: C8). */
+  async query(query: EventQuery = {}, options?: CallOptions): Promise<QueryResult> {
+    const text = await this.transport.request({ method: "POST", path: "/query", body: eventQuery(query) }, options);
+    return readQueryResult(parseAnswer(text, "query result"));
+  }
+
+  /** The highest committed sequence number, `null` for an empty log. */
+  async head(options?: CallOptions): Promise<bigint | null> {
+    const text = await this.transport.request({ method: "GET", path: "/head" }, options);
+    return readHead(parseAnswer(text, "head"));
+  }
+
+  /** Follow every committed batch (C6); resolves once the server registered the stream. */
+  streamAll(handler: BatchHandler, options: LiveStreamOptions = {}): Promise<EventStream> {
+    return this.streamTo({}, handler, options);
+  }
+
+  /** Follow the batches matching `query`, each delivered as one handler call with its matching records. */
+  async streamTo(query: EventQuery, handler: BatchHandler, options: LiveStreamOptions = {}): Promise<EventStream> {
+    const params = { query: requestBody(eventQuery(query)) };
+    const target: StreamTarget = {
+      kind: "live",
+      path: "/streams/live",
+      params: { ...params, start: startParam(options.start ?? "end") },
+      // Last-Event-ID carries the position; `start` would only repeat it.
+      resumeParams: () => params,
+    };
+    return this.open(target, handler, options);
+  }
+
+  /** Follow every batch under a durable name: replay after its stored cursor, then live (C6.1). */
+  streamAllDurable(name: string, handler: BatchHandler, options: DurableStreamOptions = {}): Promise<EventStream> {
+    return this.streamToDurable(name, {}, handler, options);
+  }
+
+  /**
+   * Follow the batches matching `query` under a durable name. The stored cursor moves only after the
+   * handler returned (or its promise resolved) for a batch. A handler that throws stops the stream with the
+   * cursor before that batch; registering again retries it. Throws `DurableStreamActive` while another
+   * stream holds the name and `DurableStreamMismatch` for a different stored query (unless `reset`).
+   */
+  async streamToDurable(
+    name: string,
+    query: EventQuery,
+    handler: BatchHandler,
+    options: DurableStreamOptions = {},
+  ): Promise<EventStream> {
+    const encodedQuery = requestBody(eventQuery(query));
+    const params: Record<string, string> = { query: encodedQuery, start: startParam(options.start ?? "beginning") };
+    if (options.reset === true) params["reset"] = "true";
+    const target: StreamTarget = {
+      kind: "durable",
+      name,
+      path: durablePath("/streams/durable/", name),
+      params,
+      // After a lost connection the stored cursor decides; `start` only matters if the server lost it, and
+      // then the last handled position is the right place. Never `reset` again: it would rewind.
+      resumeParams: (position) => ({ query: encodedQuery, start: position.toString() }),
+    };
+    return this.open(target, handler, options);
+  }
+
+  /** Every stored durable cursor. */
+  async durableStreams(options?: CallOptions): Promise<DurableStreamInfo[]> {
+    const text = await this.transport.request({ method: "GET", path: "/durable_streams" }, options);
+    return readDurableStreamList(parseAnswer(text, "durable stream list"));
+  }
+
+  /** One stored durable cursor, or `null` when the name has none. */
+  async durableStream(name: string, options?: CallOptions): Promise<DurableStreamInfo | null> {
+    try {
+      const path = durablePath("/durable_streams/", name);
+      const text = await this.transport.request({ method: "GET", path }, options);
+      return readDurableStreamInfo(parseAnswer(text, "durable stream info"));
+    } catch (error) {
+      if (error instanceof UnknownDurableStream) return null;
+      throw error;
+    }
+  }
+
+  /** Set a stored cursor: the next registration resumes after `position` (0: from the beginning). */
+  async resetDurableStream(name: string, position: SequenceNumberInput, options?: CallOptions): Promise<void> {
+    await this.transport.request(
+      { method: "POST", path: `${durablePath("/durable_streams/", name)}/reset`, body: { position } },
+      options,
+    );
+  }
+
+  /** Forget a stored cursor (nothing happens if there is none); throws `DurableStreamActive` while held. */
+  async deleteDurableStream(name: string, options?: CallOptions): Promise<void> {
+    await this.transport.request({ method: "DELETE", path: durablePath("/durable_streams/", name) }, options);
+  }
+
+  private async open(target: StreamTarget, handler: BatchHandler, options: StreamOptions): Promise<EventStream> {
+    const stream = new EventStream(this.transport, target, handler, options);
+    await stream.open();
+    return stream;
+  }
+}
+
+function checkEvents(events: readonly NewEvent[]): void {
+  // C4: an empty append is refused before anything else is looked at; no need to ask the server.
+  if (Array.isArray(events) && events.length === 0) throw new EmptyAppend();
+}
+
+/**
+ * The values go to the server as they are: the server validates them (C7) exactly as a local store would,
+ * and refuses unknown fields rather than dropping them. The serializer refuses what is not JSON.
+ */
+function newEvents(events: readonly NewEvent[]): WritableValue {
+  return events as unknown as WritableValue;
+}
+
+function eventQuery(query: EventQuery): WritableValue {
+  return query as unknown as WritableValue;
+}
+
+function startParam(start: StreamStart): string {
+  return typeof start === "string" ? start : start.toString();
+}
+
+function durablePath(prefix: string, name: string): string {
+  return prefix + encodeURIComponent(name);
+}
