@@ -56,6 +56,7 @@ class Channel:
         self._condition = threading.Condition()
         self._attention = asyncio.Event()
         self._acked = 0
+        self._taken = 0
         self.closed = False
 
     def put(self, batch: list[EventRecord]) -> bool:
@@ -81,6 +82,11 @@ class Channel:
         """The highest sequence number the client acknowledged (0: none)."""
         return self._acked
 
+    @property
+    def taken(self) -> int:
+        """The last sequence number of the newest batch handed to the response (0: none)."""
+        return self._taken
+
     def ack(self, sequence_number: int) -> None:
         """Record that the client handled everything up to ``sequence_number``."""
         with self._condition:
@@ -94,6 +100,7 @@ class Channel:
                 self._attention.clear()
                 return None
             batch = self._items.popleft()
+            self._taken = batch[-1].sequence_number
             self._condition.notify_all()
             return batch
 
@@ -180,9 +187,10 @@ class ServerStream:
             return
         # The feed runs ahead of the holder: acknowledged batches the holder has not reached yet must still
         # pass through it, or their cursor would be lost. Its handler returns at once for those (and raises
-        # at the first unacknowledged one, since the channel is closed). Acknowledgements beyond what the
-        # feed read are not about any batch and are ignored.
-        target = min(self.channel.acked, self.feed.position or 0) if self.feed is not None else 0
+        # at the first unacknowledged one, since the channel is closed). Acknowledgements beyond what was
+        # handed to the response are not about any batch and are ignored. (Not the feed's position: the
+        # feed advances only after its handler returned, which may be after the client already acked.)
+        target = min(self.channel.acked, self.channel.taken)
         if target:
             with contextlib.suppress(Exception):  # a stopped holder raises its failure here: nothing to wait for
                 self.holder.wait_until(target, timeout=HOLDER_CATCH_UP_SECONDS)
