@@ -104,6 +104,18 @@ def test_live_stream_yields_each_committed_batch_after_registration(backend: Bac
     run(test, backend.open())
 
 
+def test_live_stream_can_start_at_the_beginning_or_after_a_number(backend: Backend) -> None:
+    async def test(astore: AsyncEventStore) -> None:
+        await astore.append([note(1), note(2)])
+        await astore.append([note(3)])
+        async with astore.stream_to(NOTES, start="beginning") as batches:
+            assert [numbers(await anext(batches)), numbers(await anext(batches))] == [[1, 2], [3]]
+        async with astore.stream_to(NOTES, start=2) as batches:
+            assert numbers(await anext(batches)) == [3]
+
+    run(test, backend.open())
+
+
 def test_live_stream_backpressure_holds_only_its_own_worker() -> None:
     store = MemoryStore()
 

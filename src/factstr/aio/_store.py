@@ -103,21 +103,25 @@ class AsyncEventStore:
 
     # --- streams -----------------------------------------------------------------------------------------
 
-    def stream_all(self, *, max_pending: int = DEFAULT_MAX_PENDING) -> AsyncEventStream:
-        """Every batch committed after registration; see :meth:`stream_to`."""
-        return self.stream_to(EventQuery(), max_pending=max_pending)
+    def stream_all(self, *, start: Start = "end", max_pending: int = DEFAULT_MAX_PENDING) -> AsyncEventStream:
+        """Every batch committed after registration (or after ``start``); see :meth:`stream_to`."""
+        return self.stream_to(EventQuery(), start=start, max_pending=max_pending)
 
-    def stream_to(self, query: EventQuery, *, max_pending: int = DEFAULT_MAX_PENDING) -> AsyncEventStream:
+    def stream_to(
+        self, query: EventQuery, *, start: Start = "end", max_pending: int = DEFAULT_MAX_PENDING
+    ) -> AsyncEventStream:
         """The matching events of every batch committed after registration, as an async iterator.
 
-        At most ``max_pending`` batches wait for the consumer; then the stream's worker thread waits (and
-        only it). Register with ``async with`` so that nothing committed before the first batch is missed.
+        ``start`` is as for :meth:`factstr.EventStore.stream_to`: "end" (default), "beginning" or after a
+        sequence number. At most ``max_pending`` batches wait for the consumer; then the stream's worker thread
+        waits (and only it). Register with ``async with`` so that nothing committed before the first batch is
+        missed.
         """
         if type(max_pending) is not int or max_pending < 1:
             raise InvalidInput(f"max_pending must be a positive int, got {max_pending!r}")
 
         def subscribe(handler: Handler) -> EventStream:
-            return self._store.stream_to(query, handler)
+            return self._store.stream_to(query, handler, start=start)
 
         return AsyncEventStream(self._subscriber(subscribe), durable=False, max_pending=max_pending)
 
