@@ -89,7 +89,10 @@ def test_queries_use_the_indexes(large: PostgresStore, admin: psycopg.Connection
 def test_context_checks_read_a_few_pages_not_the_log(
     large: PostgresStore, admin: psycopg.Connection[Any], query: EventQuery
 ) -> None:
-    assert pages_read_by_context_check(large, admin, query) < table_pages(large, admin) // 20
+    # A fixed budget, whatever the log's size: a probe of the newest events (a few pages) plus the payload
+    # index and the context's own facts. The table itself is far larger.
+    pages = pages_read_by_context_check(large, admin, query)
+    assert pages < 64 < table_pages(large, admin) // 10, pages
 
 
 def test_results_on_the_filled_log_are_right(large: PostgresStore) -> None:

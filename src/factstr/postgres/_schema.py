@@ -41,6 +41,9 @@ DECLARE
     predicates jsonb;
     wanted_type text;
     predicate jsonb;
+    container boolean;
+    unresolved text[];
+    probe_best bigint;
     a integer;
     p integer;
     t integer;
@@ -66,28 +69,42 @@ BEGIN
             predicate := predicates -> p;
             -- jsonb's @> lets a top-level array contain a scalar; C2 does not, so a scalar predicate also
             -- requires a payload that is not an array. Below the top level @> already agrees with C2.
-            IF types = 'null'::jsonb THEN
-                IF jsonb_typeof(predicate) IN ('object', 'array') THEN
-                    SELECT max(seq) INTO hit FROM events WHERE payload @> predicate AND seq > best;
+            container := jsonb_typeof(predicate) IN ('object', 'array');
+            -- First the newest few events after best (per type, when types are given): a context whose
+            -- facts are frequent is answered there, in constant time. The newest events of the whole log
+            -- sit on a few adjacent pages, so that probe looks further back than one through a type, whose
+            -- events are spread over the table. A type whose probe found nothing goes to the index below.
+            unresolved := ARRAY[]::text[];
+            probe_best := 0;
+            t := 0;
+            LOOP
+                wanted_type := CASE WHEN types = 'null'::jsonb THEN NULL ELSE types ->> t END;
+                SELECT max(recent.seq) INTO hit
+                FROM (
+                    SELECT seq, payload FROM events
+                    WHERE (wanted_type IS NULL OR event_type = wanted_type) AND seq > best
+                    ORDER BY seq DESC LIMIT CASE WHEN wanted_type IS NULL THEN 256 ELSE 8 END
+                ) recent
+                WHERE recent.payload @> predicate AND (container OR jsonb_typeof(recent.payload) <> 'array');
+                IF hit IS NULL THEN
+                    unresolved := unresolved || wanted_type;
                 ELSE
-                    SELECT max(seq) INTO hit FROM events
-                    WHERE payload @> predicate AND jsonb_typeof(payload) <> 'array' AND seq > best;
+                    probe_best := greatest(probe_best, hit);
                 END IF;
-                best := greatest(best, hit);
-                CONTINUE;
-            END IF;
-            FOR t IN 0 .. jsonb_array_length(types) - 1 LOOP
-                wanted_type := types ->> t;
-                IF jsonb_typeof(predicate) IN ('object', 'array') THEN
-                    SELECT max(seq) INTO hit FROM events
-                    WHERE event_type = wanted_type AND payload @> predicate AND seq > best;
-                ELSE
-                    SELECT max(seq) INTO hit FROM events
-                    WHERE event_type = wanted_type AND payload @> predicate
-                      AND jsonb_typeof(payload) <> 'array' AND seq > best;
-                END IF;
-                best := greatest(best, hit);
+                t := t + 1;
+                EXIT WHEN types = 'null'::jsonb OR t >= jsonb_array_length(types);
             END LOOP;
+            IF cardinality(unresolved) > 0 THEN
+                -- One bitmap of the payload index for the rest. max(seq + 0), not max(seq): the planner
+                -- would otherwise turn max into a backward walk of an index that filters every event it
+                -- passes, whose cost grows with the log when the facts are rare; the bitmap costs what the
+                -- context's own facts cost. (unresolved holds one NULL when no types were given.)
+                SELECT max(seq + 0) INTO hit FROM events
+                WHERE (types = 'null'::jsonb OR event_type = ANY(unresolved)) AND payload @> predicate
+                  AND (container OR jsonb_typeof(payload) <> 'array') AND seq > greatest(best, probe_best);
+                probe_best := greatest(probe_best, hit);
+            END IF;
+            best := greatest(best, probe_best);
         END LOOP;
     END LOOP;
     RETURN nullif(best, 0);

@@ -27,6 +27,10 @@ APPEND_BATCHES = "SELECT first_numbers, actual_versions FROM {schema}.append_bat
 
 HEAD = "SELECT seq FROM {head}"
 
+# Statistics upkeep (see _statistics). reltuples is -1 while the table was never analyzed.
+ANALYZE = "ANALYZE {events}"
+ANALYZED_ROWS = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass"
+
 # One statement, so one snapshot: the context_version function is STABLE and reads this statement's snapshot.
 # MATERIALIZED makes it run once (a plain subquery would be pulled up and the call repeated on every row).
 # The LEFT JOIN keeps the version row when no record matches (then the record columns are NULL).

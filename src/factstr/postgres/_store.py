@@ -30,6 +30,7 @@ from ._holds import Holds, PostgresHold
 from ._jsonb import jsonb_text
 from ._listen import Listener
 from ._schema import migrate, notify_channel
+from ._statistics import StatisticsKeeper
 
 _decode = msgspec.json.decode
 _by_sequence = itemgetter(1)
@@ -66,8 +67,12 @@ class PostgresStore(EventStore):
             with translate_errors(target, f"migrating schema {target.schema!r}"):
                 migrate(conn, target.schema)
             self._statements = _Statements(target.schema, conn)
+            with translate_errors(target, "reading the table statistics"):
+                row = conn.execute(_sql.ANALYZED_ROWS, [self._statements.events]).fetchone()
+                analyzed_rows = int(row[0]) if row is not None else 0
         with translate_errors(target, "opening the connection pool"):
             self._pool = open_pool(target, pool_size, pool_timeout)
+        self._statistics = StatisticsKeeper(self._refresh_statistics, analyzed_rows)
         self._holds = Holds(target)
         self._committer = GroupCommitter(self._commit_group)
         self._listener: Listener | None = None
@@ -92,7 +97,13 @@ class PostgresStore(EventStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
-        return self._committer.append(events, condition)
+        result = self._committer.append(events, condition)
+        self._statistics.note_head(result.last_sequence_number)
+        return result
+
+    def _refresh_statistics(self) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(self._statements.analyze)
 
     def _commit_group(self, group: list[PendingAppend]) -> list[Outcome]:
         """Commit a group of batches in one call; return each batch's result or its own error."""
@@ -250,6 +261,7 @@ class PostgresStore(EventStore):
         if listener is not None:
             listener.stop()
         self._holds.close()
+        self._statistics.close()
         self._pool.close()
 
 
@@ -268,6 +280,8 @@ class _Statements:
         }
         self.append_batches = self._render(_sql.APPEND_BATCHES)
         self.head = self._render(_sql.HEAD)
+        self.analyze = self._render(_sql.ANALYZE)
+        self.events = self._names["{events}"]
         self._query = self._render(_sql.QUERY)
         self._scan = self._render(_sql.SCAN)
         self.load_cursor = self._render(_sql.LOAD_CURSOR)
