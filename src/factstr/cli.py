@@ -56,20 +56,9 @@ def _record_json(record: EventRecord) -> dict[str, JSON]:
 
 
 def _query_json(query: EventQuery) -> dict[str, JSON]:
-    return {
-        "filters": None
-        if query.filters is None
-        else [
-            {
-                "event_types": None if f.event_types is None else list(f.event_types),
-                "payload_predicates": None if f.payload_predicates is None else list(f.payload_predicates),
-            }
-            for f in query.filters
-        ],
-        "min_sequence_number": query.min_sequence_number,
-        "limit": query.limit,
-        "backwards": query.backwards,
-    }
+    # Through JSON text, so that tuples and other sequences become plain lists.
+    result: dict[str, JSON] = msgspec.json.decode(msgspec.json.encode(query))
+    return result
 
 
 def _info_json(info: DurableStreamInfo) -> dict[str, JSON]:
