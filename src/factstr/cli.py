@@ -311,6 +311,39 @@ def cmd_cursors(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    # Imported here: query models are an optional layer, and most commands never need them.
+    from . import projections
+
+    with _open(args) as store:
+        if args.action == "list":
+            for info in projections.query_models(store):
+                _print(msgspec.to_builtins(info))
+        elif args.action == "inspect":
+            found = projections.inspect(store, args.name)
+            if found is None:
+                raise CommandError(f"no query model named {args.name!r}")
+            _print(msgspec.to_builtins(found))
+        elif args.action == "reset":
+            projections.reset(store, args.name)
+            _print({"name": args.name, "reset": True})
+        else:
+            model = projections.load_query_model(args.model)
+            progress: Progress | None = None
+
+            def report(position: int, head: int) -> None:
+                nonlocal progress
+                if progress is None:
+                    progress = Progress(f"rebuild {model.name}", head)
+                progress.update(position)
+
+            state = projections.rebuild(store, model, progress=report)
+            if progress is not None:
+                progress.finish()
+            _print({"name": model.name, "state": msgspec.to_builtins(state)})
+    return 0
+
+
 @contextmanager
 def _output(path: str) -> Iterator[IO[str]]:
     if path == "-":
@@ -569,6 +602,16 @@ def build_parser() -> argparse.ArgumentParser:
     reset = actions.add_parser("reset", help="the next registration resumes after POSITION", parents=[common])
     reset.add_argument("name")
     reset.add_argument("position", type=int)
+
+    models = command("models", "List, inspect, reset or rebuild query models (factstr.projections).", cmd_models)
+    model_actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    model_actions.add_parser("list", help="every stored query model", parents=[common])
+    for name, help_text in (("inspect", "one query model"), ("reset", "forget its state and cursor")):
+        model_actions.add_parser(name, help=help_text, parents=[common]).add_argument("name")
+    rebuild = model_actions.add_parser(
+        "rebuild", help="fold every matching fact again, with a progress bar", parents=[common]
+    )
+    rebuild.add_argument("model", metavar="MODULE:ATTRIBUTE", help="where the QueryModel is, e.g. shop.models:SALES")
 
     export = command("export", "Write the log (batch by batch) and the cursors as NDJSON.", cmd_export)
     export.add_argument("file", nargs="?", default="-", help="output file (default: stdout)")

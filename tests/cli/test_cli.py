@@ -12,7 +12,7 @@ import pytest
 from factstr import EventQuery, connect
 from factstr.cli import build_parser, main
 
-COMMANDS = ["serve", "append", "query", "tail", "cursors", "export", "import", "verify", "stats"]
+COMMANDS = ["serve", "append", "query", "tail", "cursors", "models", "export", "import", "verify", "stats"]
 
 
 @pytest.fixture
@@ -176,3 +176,34 @@ def test_commands_on_an_empty_store(store_url: str, capsys: pytest.CaptureFixtur
     assert run(capsys, "query") == []
     assert run(capsys, "verify")[0]["ok"] is True
     assert run(capsys, "stats")[0]["events"] == 0
+
+
+MODEL_MODULE = """
+from factstr import EventFilter, EventQuery
+from factstr.projections import QueryModel
+
+def count(state, batch):
+    return {"deposits": state["deposits"] + len(batch)}
+
+DEPOSITS = QueryModel("deposit-count", EventQuery(filters=[EventFilter(event_types=["deposited"])]),
+                      {"deposits": 0}, count)
+"""
+
+
+def test_models_rebuild_inspect_list_and_reset(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(capsys, monkeypatch)
+    run(capsys, "append", "deposited", '{"account": "b", "amount": 1}')
+    (tmp_path / "cli_model_demo.py").write_text(MODEL_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run(capsys, "models", "rebuild", "cli_model_demo:DEPOSITS") == [
+        {"name": "deposit-count", "state": {"deposits": 2}}
+    ]
+    (info,) = run(capsys, "models", "list")
+    assert (info["name"], info["cursor"], info["state"]) == ("deposit-count", 4, {"deposits": 2})
+    assert run(capsys, "models", "inspect", "deposit-count")[0]["lag"] == 0
+    assert run(capsys, "models", "reset", "deposit-count") == [{"name": "deposit-count", "reset": True}]
+    assert run(capsys, "models", "list") == []
+    assert main(["models", "inspect", "deposit-count"]) == 1
+    assert main(["models", "rebuild", "no_such_module:MODEL"]) == 1
