@@ -32,6 +32,7 @@ from ._model import (
 )
 from ._store import EventStore
 from ._streams import EventStream
+from .sqlite import SQLiteStore
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "MemoryStore",
     "NewEvent",
     "QueryResult",
+    "SQLiteStore",
     "SchemaVersionError",
     "StoreClosed",
     "UnknownDurableStream",
@@ -65,11 +67,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # The persistent stores import their drivers lazily, so `import factstr` needs only msgspec.
-    if name == "SQLiteStore":
-        from .sqlite import SQLiteStore
-
-        return SQLiteStore
+    # PostgresStore needs psycopg (the "postgres" extra): it is imported on first use, so that `import factstr`
+    # (and `from factstr import *`) needs only msgspec and the standard library.
     if name == "PostgresStore":
         from .postgres import PostgresStore
 
