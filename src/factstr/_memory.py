@@ -78,7 +78,9 @@ class MemoryStore(EventStore):
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+    def _append(
+        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+    ) -> AppendResult:
         term_sets = [_terms(event.payload) for event in events]
         with self._lock:
             if condition is not None:
@@ -86,7 +88,8 @@ class MemoryStore(EventStore):
                 if actual != condition.expected:
                     raise ConditionalAppendConflict(condition.expected, actual)
             first = len(self._types) + 1
-            occurred_at = datetime.now(UTC)
+            if occurred_at is None:
+                occurred_at = datetime.now(UTC)
             sequence = first
             for event, terms in zip(events, term_sets, strict=True):
                 self._types.append(event.event_type)

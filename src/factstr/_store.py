@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import NamedTuple, Self
 
@@ -35,6 +36,7 @@ from ._validation import (
     check_durable_name,
     check_events,
     check_expected_version,
+    check_import_batch,
     check_query,
     check_sequence_number,
     check_start,
@@ -127,6 +129,22 @@ class EventStore(abc.ABC):
         expected = check_expected_version(expected_context_version)
         self._check_open()
         result = self._append(prepared, Condition(context.filters, expected))
+        self.notifier.notify()
+        return result
+
+    def import_batch(self, records: Sequence[EventRecord]) -> AppendResult:
+        """Append one batch exported from another store, keeping its sequence numbers and its ``occurred_at``.
+
+        For moving a log between stores (``factstr export`` / ``factstr import``): ``records`` must be one
+        committed batch (consecutive numbers, one timezone-aware ``occurred_at``). It is committed only if it
+        starts right after the head, atomically, so the numbers stay the exported ones; otherwise it raises
+        ConditionalAppendConflict with the head as ``actual``. Payloads are validated as in :meth:`append`.
+        """
+        events, occurred_at, first = check_import_batch(records)
+        prepared = check_events(events, self._max_payload_bytes)
+        self._check_open()
+        # The version of "every event" is the head: the batch lands exactly at ``first`` or not at all.
+        result = self._append(prepared, Condition(None, first - 1 or None), occurred_at=occurred_at)
         self.notifier.notify()
         return result
 
@@ -391,8 +409,13 @@ class EventStore(abc.ABC):
     # --- what each store implements ----------------------------------------------------------------------
 
     @abc.abstractmethod
-    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
-        """Commit one batch, if ``condition`` holds; raise ConditionalAppendConflict otherwise."""
+    def _append(
+        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+    ) -> AppendResult:
+        """Commit one batch, if ``condition`` holds; raise ConditionalAppendConflict otherwise.
+
+        ``occurred_at`` (UTC) replaces the commit time only for :meth:`import_batch`.
+        """
 
     @abc.abstractmethod
     def _query(self, query: PreparedQuery) -> QueryResult:

@@ -7,13 +7,14 @@ Each ``check_*`` function either returns the validated, normalised value a store
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
 import msgspec
 
 from ._errors import EmptyAppend, InvalidInput
 from ._matching import Filter, Filters
-from ._model import JSON, DurableStream, EventFilter, EventQuery, NewEvent, Start
+from ._model import JSON, DurableStream, EventFilter, EventQuery, EventRecord, NewEvent, Start
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_DURABLE_NAME_LENGTH = 200
@@ -135,6 +136,28 @@ def check_events(events: object, max_payload_bytes: int) -> list[PreparedEvent]:
             )
         prepared.append(PreparedEvent(event_type, event.payload, payload_json.decode()))
     return prepared
+
+
+def check_import_batch(records: object) -> tuple[list[NewEvent], datetime, int]:
+    """Validate one exported batch: its events, its one commit time (as UTC), and its first sequence number."""
+    if not isinstance(records, (list, tuple)):
+        raise InvalidInput(f"records must be a list of factstr.EventRecord, got {_kind(records)}")
+    if not records:
+        raise EmptyAppend("import_batch needs at least one record")
+    events = []
+    first = records[0].sequence_number if type(records[0]) is EventRecord else 0
+    occurred_at = records[0].occurred_at if type(records[0]) is EventRecord else None
+    if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
+        raise InvalidInput("records[0].occurred_at must be a timezone-aware datetime")
+    for index, record in enumerate(records):
+        if type(record) is not EventRecord:
+            raise InvalidInput(f"records[{index}] must be a factstr.EventRecord, got {_kind(record)}")
+        if type(record.sequence_number) is not int or record.sequence_number != first + index or first < 1:
+            raise InvalidInput(f"records[{index}].sequence_number must be {first + index}: one batch is consecutive")
+        if record.occurred_at != occurred_at:
+            raise InvalidInput(f"records[{index}].occurred_at differs: one batch has one commit time")
+        events.append(NewEvent(record.event_type, record.payload))
+    return events, occurred_at.astimezone(UTC), first
 
 
 def check_sequence_number(value: object, where: str) -> int:

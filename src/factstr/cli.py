@@ -24,7 +24,7 @@ from typing import IO, Any
 import msgspec
 
 from ._connect import connect
-from ._errors import EventStoreError
+from ._errors import ConditionalAppendConflict, EventStoreError
 from ._model import JSON, DurableStreamInfo, EventFilter, EventQuery, EventRecord, NewEvent
 from ._store import EventStore
 
@@ -422,12 +422,16 @@ def cmd_import(args: argparse.Namespace) -> int:
                 first = item.batch[0].sequence_number
                 if first != expected_next or any(r.sequence_number != first + i for i, r in enumerate(item.batch)):
                     raise CommandError(f"line {number}: the batch does not continue the log at {expected_next}")
-                result = store.append([NewEvent(r.event_type, r.payload) for r in item.batch])
-                if result.first_sequence_number != first:
-                    raise CommandError(
-                        f"line {number}: the store numbered the batch from {result.first_sequence_number}, "
-                        f"not {first}; was something else appending?"
+                try:
+                    # Lands exactly at ``first`` with its original occurred_at, or not at all.
+                    result = store.import_batch(
+                        [EventRecord(r.sequence_number, r.occurred_at, r.event_type, r.payload) for r in item.batch]
                     )
+                except ConditionalAppendConflict as exc:
+                    raise CommandError(
+                        f"line {number}: the batch starting at {first} does not continue the store's log "
+                        f"(head {exc.actual}); was something else appending?"
+                    ) from exc
                 expected_next = result.last_sequence_number + 1
                 if progress is not None:
                     progress.update(result.last_sequence_number)

@@ -128,6 +128,7 @@ def test_export_then_import_moves_the_log_intact(
             (r.sequence_number, r.event_type, r.payload) for r in b
         ]
         assert b[1].occurred_at == b[2].occurred_at  # the batch stayed one batch
+        assert [r.occurred_at for r in a] == [r.occurred_at for r in b]  # and kept its commit time
         info = copy.durable_stream("kept")
         assert info is not None and info.cursor == 3 and info.query == source.durable_stream("kept").query  # type: ignore[union-attr]
 

@@ -51,6 +51,7 @@ def test_export_from_sqlite_and_import_into_postgres(tmp_path: Path, postgres_ur
         ]
         # Batch boundaries: records of one batch share one occurred_at, and only they do.
         assert [r.occurred_at == after[i - 1].occurred_at for i, r in enumerate(after) if i] == [False, True, False]
+        assert [r.occurred_at for r in before] == [r.occurred_at for r in after]  # commit times travel too
         original = source.durable_stream("projector")
         imported = target.durable_stream("projector")
         assert original is not None and imported is not None

@@ -8,6 +8,7 @@ request each; streams are server-sent events run by factstr's own stream runtime
 from __future__ import annotations
 
 import urllib.parse
+from datetime import datetime
 from typing import Any, NoReturn
 
 import msgspec
@@ -89,7 +90,11 @@ class HTTPStore(EventStore):
 
     # --- what EventStore's append, append_if, query and head call ----------------------------------------
 
-    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+    def _append(
+        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+    ) -> AppendResult:
+        if occurred_at is not None:
+            raise InvalidInput("import_batch works on a store opened directly, not over HTTP")
         wire_events = [{"event_type": event.event_type, "payload": msgspec.Raw(event.payload_json)} for event in events]
         if condition is None:
             body: dict[str, Any] = {"events": wire_events}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from .._model import AppendResult
 from .._store import Condition
@@ -21,11 +22,14 @@ Outcome = AppendResult | BaseException
 class PendingAppend:
     """One appender's batch, waiting in the queue, and then its outcome."""
 
-    __slots__ = ("condition", "done", "events", "outcome")
+    __slots__ = ("condition", "done", "events", "occurred_at", "outcome")
 
-    def __init__(self, events: list[PreparedEvent], condition: Condition | None) -> None:
+    def __init__(
+        self, events: list[PreparedEvent], condition: Condition | None, occurred_at: datetime | None = None
+    ) -> None:
         self.events = events
         self.condition = condition
+        self.occurred_at = occurred_at  # only for an imported batch
         self.outcome: Outcome | None = None
         self.done = False
 
@@ -43,9 +47,11 @@ class GroupCommitter:
         self._queue: list[PendingAppend] = []
         self._leading = False
 
-    def append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
+    def append(
+        self, events: list[PreparedEvent], condition: Condition | None, occurred_at: datetime | None = None
+    ) -> AppendResult:
         """Commit one batch, possibly together with others; return its result or raise its own error."""
-        mine = PendingAppend(events, condition)
+        mine = PendingAppend(events, condition, occurred_at)
         with self._condition:
             self._queue.append(mine)
             while self._leading and not mine.done:

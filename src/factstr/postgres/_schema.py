@@ -118,6 +118,7 @@ CREATE FUNCTION {schema}.append_batches(
     conditions jsonb,
     event_types text[],
     payloads jsonb[],
+    occurred_ats timestamptz[],
     OUT first_numbers bigint[],
     OUT actual_versions bigint[]
 )
@@ -129,7 +130,8 @@ SET plan_cache_mode = force_generic_plan
 AS $body$
 -- Commit several batches in order, in one transaction (one round trip, one fsync). Batch i holds
 -- batch_sizes[i] consecutive entries of event_types/payloads; conditions -> (i - 1) is JSON null (plain
--- append) or an object with keys filters and expected (a version or null). For each batch,
+-- append) or an object with keys filters and expected (a version or null); occurred_ats[i] is NULL (stamp
+-- the commit time) or, for an imported batch, the time it was first committed. For each batch,
 -- first_numbers[i] is its first sequence number, or NULL when its condition failed, and then
 -- actual_versions[i] is the context's version.
 DECLARE
@@ -166,7 +168,7 @@ BEGIN
             END IF;
         END IF;
         -- Taken under the lock, so occurred_at never goes backwards along the log; one value per batch.
-        committed_at := clock_timestamp();
+        committed_at := coalesce(occurred_ats[batch], clock_timestamp());
         INSERT INTO events (seq, batch_start, occurred_at, event_type, payload)
         SELECT next_number + entry.ordinality - 1, next_number, committed_at, entry.event_type,
                entry.payload

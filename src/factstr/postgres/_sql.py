@@ -21,7 +21,10 @@ _encode = msgspec.json.Encoder().encode
 
 # One round trip per group of batches: the function locks the head row, checks each condition in a later
 # statement, inserts, moves the head and notifies, and the statement commits on its own (autocommit).
-APPEND_BATCHES = "SELECT first_numbers, actual_versions FROM {schema}.append_batches(%s, %s::jsonb, %s, %s::jsonb[])"
+APPEND_BATCHES = (
+    "SELECT first_numbers, actual_versions"
+    " FROM {schema}.append_batches(%s, %s::jsonb, %s, %s::jsonb[], %s::timestamptz[])"
+)
 
 # --- reading ---------------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ never wait for writers. Other processes' commits reach this store's streams thro
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -96,8 +97,10 @@ class PostgresStore(EventStore):
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
-        result = self._committer.append(events, condition)
+    def _append(
+        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+    ) -> AppendResult:
+        result = self._committer.append(events, condition, occurred_at)
         self._statistics.note_head(result.last_sequence_number)
         return result
 
@@ -122,7 +125,8 @@ class PostgresStore(EventStore):
             for event in pending.events:
                 event_types.append(event.event_type)
                 payloads.append(jsonb_text(event.payload, event.payload_json))
-        params = [sizes, "[" + ",".join(conditions) + "]", event_types, payloads]
+        occurred = [pending.occurred_at for pending in group]
+        params = [sizes, "[" + ",".join(conditions) + "]", event_types, payloads, occurred]
         try:
             with self._pool.connection() as conn:
                 try:

@@ -57,10 +57,11 @@ _Row = tuple[int, int, int, str, str]
 class _AppendRequest:
     """One append waiting for the writer: its events, their terms, its condition, and then its outcome."""
 
-    __slots__ = ("condition", "done", "error", "events", "result", "terms")
+    __slots__ = ("condition", "done", "error", "events", "occurred_at", "result", "terms")
 
-    def __init__(self, events: list[PreparedEvent], condition: Condition | None) -> None:
+    def __init__(self, events: list[PreparedEvent], condition: Condition | None, occurred_at: int | None) -> None:
         self.events = events
+        self.occurred_at = occurred_at  # microseconds since the epoch, only for an imported batch
         # Hashing happens in the caller's thread, before the write lock is taken.
         self.terms = [payload_terms(event.payload) for event in events]
         self.condition = condition
@@ -191,8 +192,11 @@ class SQLiteStore(EventStore):
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    def _append(self, events: list[PreparedEvent], condition: Condition | None) -> AppendResult:
-        request = _AppendRequest(events, condition)
+    def _append(
+        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+    ) -> AppendResult:
+        micros = None if occurred_at is None else (occurred_at - _EPOCH) // timedelta(microseconds=1)
+        request = _AppendRequest(events, condition, micros)
         with self._pending_changed:
             self._pending.append(request)
             # One thread at a time commits (the leader); the others wait here and wake when it is done, so
@@ -274,11 +278,12 @@ class SQLiteStore(EventStore):
                     request.error = ConditionalAppendConflict(condition.expected, actual)
                     continue
             first = head + 1
+            stamp = occurred_at if request.occurred_at is None else request.occurred_at
             rows = []
             term_rows: list[tuple[int, int]] = []
             for offset, (event, terms) in enumerate(zip(request.events, request.terms, strict=True)):
                 sequence = first + offset
-                rows.append((sequence, first, occurred_at, event.event_type, event.payload_json))
+                rows.append((sequence, first, stamp, event.event_type, event.payload_json))
                 term_rows.extend((term, sequence) for term in terms)
             connection.executemany(_sql.INSERT_EVENT, rows)
             # In key order, consecutive inserts land on the same b-tree pages instead of random ones.

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -1314,6 +1314,69 @@ def test_head_is_the_highest_committed_number(store: EventStore) -> None:
     assert store.head() is None
     _seed(store)
     assert store.head() == 5
+
+
+def _local_only(backend: Backend) -> None:
+    if backend.name == "http":
+        pytest.skip("import_batch works on a store opened directly, not over HTTP")
+
+
+def test_import_batch_keeps_numbers_boundaries_and_occurred_at(backend: Backend) -> None:
+    """C8: an exported batch imported into another store keeps its numbers, its batch and its commit time."""
+    _local_only(backend)
+    store = backend.open()
+    first_time = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    later = datetime(2024, 5, 6, 9, 8, 9, 654321, tzinfo=timezone(timedelta(hours=2)))  # 07:08:09 UTC
+    store.import_batch([EventRecord(1, first_time, "a", {"x": 1}), EventRecord(2, first_time, "b", None)])
+    result = store.import_batch([EventRecord(3, later, "c", [1])])
+    assert (result.first_sequence_number, result.last_sequence_number) == (3, 3)
+    records = store.query(EventQuery()).event_records
+    assert [(r.sequence_number, r.occurred_at, r.event_type, r.payload) for r in records] == [
+        (1, first_time, "a", {"x": 1}),
+        (2, first_time, "b", None),
+        (3, later, "c", [1]),
+    ]
+    assert records[2].occurred_at.utcoffset() == timedelta(0)
+    recorder = Recorder()
+    with store.stream_all_durable("imported", recorder) as stream:
+        assert stream.wait_until(3, timeout=10)
+    assert recorder.batch_numbers == [[1, 2], [3]]
+    assert store.append([event("after")]).first_sequence_number == 4
+
+
+def test_import_batch_lands_right_after_the_head_or_not_at_all(backend: Backend) -> None:
+    """C8: a batch that does not continue the log is refused with the head as actual; nothing is written."""
+    _local_only(backend)
+    store = backend.open()
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(ConditionalAppendConflict) as raised:
+        store.import_batch([EventRecord(5, when, "a", {})])
+    assert (raised.value.expected, raised.value.actual) == (4, None)
+    store.append([event("a")])
+    with pytest.raises(ConditionalAppendConflict):
+        store.import_batch([EventRecord(1, when, "a", {})])
+    assert store.head() == 1
+
+
+def test_bad_import_batch_raises_invalid_input(store: EventStore) -> None:
+    """C7: an import batch must be consecutive records sharing one timezone-aware commit time."""
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(EmptyAppend):
+        store.import_batch([])
+    bad_batches: list[object] = [
+        [EventRecord(1, datetime(2024, 1, 1), "a", {})],
+        [EventRecord(1, when, "a", {}), EventRecord(3, when, "a", {})],
+        [EventRecord(1, when, "a", {}), EventRecord(2, when + timedelta(seconds=1), "a", {})],
+        [EventRecord(0, when, "a", {})],
+        [{"sequence_number": 1}],
+        [EventRecord(1, when, "", {})],
+        [EventRecord(1, when, "a", {"v": float("nan")})],
+        EventRecord(1, when, "a", {}),
+    ]
+    for bad in bad_batches:
+        with pytest.raises(InvalidInput):
+            store.import_batch(bad)  # type: ignore[arg-type]
+    assert store.head() is None
 
 
 def test_store_is_a_context_manager(backend: Backend) -> None:
