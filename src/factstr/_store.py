@@ -28,7 +28,7 @@ from ._model import (
     Start,
 )
 from ._notify import Notifier
-from ._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold
+from ._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold, StreamSource
 from ._validation import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     PreparedEvent,
@@ -191,15 +191,7 @@ class EventStore(abc.ABC):
         filters = check_query(query).filters
         where = check_start(start)
         self._check_open()
-        stream = EventStream(
-            self,
-            filters,
-            handler,
-            position=self._start_position(where),
-            on_error=on_error,
-            poll_interval=self._poll_interval,
-        )
-        return self._start(stream)
+        return self._start_stream(self, filters, handler, position=self._start_position(where), on_error=on_error)
 
     def stream_all_durable(
         self,
@@ -230,12 +222,7 @@ class EventStore(abc.ABC):
         is stored with another query, DurableStreamActive while another holder has it. A handler that raises
         stops the stream at the failed batch; registering again resumes there.
         """
-        name = check_durable_name(durable)
-        filters = check_query(query).filters
-        where = check_start(start)
-        if type(reset) is not bool:
-            raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
-        self._check_open()
+        name, filters, where = self._durable_arguments(durable, query, start, reset)
         filters_json = filters_to_json(filters)
         hold = self._acquire_hold(name)
         try:
@@ -249,20 +236,12 @@ class EventStore(abc.ABC):
                 )
             else:
                 position = stored.cursor
-            stream = EventStream(
-                self,
-                filters,
-                handler,
-                position=position,
-                durable_name=name,
-                hold=hold,
-                on_error=on_error,
-                poll_interval=self._poll_interval,
-            )
         except BaseException:
             hold.release()
             raise
-        return self._start(stream)
+        return self._start_stream(
+            self, filters, handler, position=position, durable_name=name, hold=hold, on_error=on_error
+        )
 
     def durable_streams(self) -> list[DurableStreamInfo]:
         """Return every stored durable cursor, sorted by name."""
@@ -390,10 +369,48 @@ class EventStore(abc.ABC):
             return self._head()
         return 0 if where == "beginning" else int(where)
 
-    def _start(self, stream: EventStream) -> EventStream:
-        with self._streams_lock:
-            self._streams.add(stream)
-        stream.start()
+    def _durable_arguments(
+        self, durable: DurableStream | str, query: EventQuery, start: Start, reset: bool
+    ) -> tuple[str, Filters, Start]:
+        """Validate the arguments of a durable registration; return the name, the filters and the start."""
+        name = check_durable_name(durable)
+        filters = check_query(query).filters
+        where = check_start(start)
+        if type(reset) is not bool:
+            raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
+        self._check_open()
+        return name, filters, where
+
+    def _start_stream(
+        self,
+        source: StreamSource,
+        filters: Filters,
+        handler: Handler,
+        *,
+        position: int,
+        durable_name: str | None = None,
+        hold: Hold | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        """Run a stream over ``source`` on the shared runtime; a hold it was given is released if that fails."""
+        try:
+            stream = EventStream(
+                source,
+                filters,
+                handler,
+                position=position,
+                durable_name=durable_name,
+                hold=hold,
+                on_error=on_error,
+                poll_interval=self._poll_interval,
+            )
+            with self._streams_lock:
+                self._streams.add(stream)
+            stream.start()
+        except BaseException:
+            if hold is not None:
+                hold.release()
+            raise
         return stream
 
     def _info(self, stored: StoredCursor, head: int) -> DurableStreamInfo:

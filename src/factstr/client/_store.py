@@ -142,12 +142,7 @@ class HTTPStore(EventStore):
         reset: bool = False,
         on_error: ErrorCallback | None = None,
     ) -> EventStream:
-        name = check_durable_name(durable)
-        filters = check_query(query).filters
-        where = check_start(start)
-        if type(reset) is not bool:
-            raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
-        self._check_open()
+        name, filters, where = self._durable_arguments(durable, query, start, reset)
         remote = RemoteStream(
             self,
             self._transport,
@@ -165,21 +160,15 @@ class HTTPStore(EventStore):
         on_error: ErrorCallback | None,
     ) -> EventStream:
         position = remote.open()
-        try:
-            stream = EventStream(
-                remote,
-                filters,
-                handler if durable_name is None else remote.handled(handler),
-                position=position,
-                durable_name=durable_name,
-                hold=remote,
-                on_error=on_error,
-                poll_interval=self._poll_interval,
-            )
-        except BaseException:
-            remote.release()
-            raise
-        return self._start(stream)
+        return self._start_stream(
+            remote,
+            filters,
+            handler if durable_name is None else remote.handled(handler),
+            position=position,
+            durable_name=durable_name,
+            hold=remote,
+            on_error=on_error,
+        )
 
     # --- durable cursor admin ----------------------------------------------------------------------------
 
