@@ -14,7 +14,7 @@ import msgspec
 
 from ._errors import EmptyAppend, InvalidInput
 from ._matching import Filter, Filters
-from ._model import JSON, DurableStream, EventFilter, EventQuery, EventRecord, NewEvent, Start
+from ._model import JSON, DurableStream, EventFilter, EventQuery, EventRecord, NewEvent
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_DURABLE_NAME_LENGTH = 200
@@ -316,29 +316,3 @@ def check_positive_number(value: object, where: str) -> float:
     if type(value) not in (int, float) or not value > 0:  # type: ignore[operator]
         raise InvalidInput(f"{where} must be a positive number, got {value!r}")
     return float(value)  # type: ignore[arg-type]
-
-
-def check_limit(value: object, where: str) -> int:
-    """Validate a positive int limit."""
-    if type(value) is not int or value <= 0:
-        raise InvalidInput(f"{where} must be a positive int, got {value!r}")
-    return value
-
-
-__all__ = [
-    "DEFAULT_MAX_PAYLOAD_BYTES",
-    "PreparedEvent",
-    "PreparedQuery",
-    "Start",
-    "check_durable_name",
-    "check_events",
-    "check_expected_version",
-    "check_filters",
-    "check_json",
-    "check_query",
-    "check_sequence_number",
-    "check_start",
-    "filters_from_json",
-    "filters_to_json",
-    "filters_to_query",
-]
