@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from .._model import JSON, EventFilter, EventQuery, EventRecord, NewEvent
+from .._store import EventStore
 
 WAIT_SECONDS = 15.0
 
@@ -87,3 +88,15 @@ class Recorder:
                     return False
                 self._condition.wait(remaining)
         return True
+
+
+def seed(store: EventStore) -> None:
+    """Append five events in three batches: [1, 2], [3], [4, 5]."""
+    store.append([event("opened", {"account": "a", "amount": 1}), event("opened", {"account": "b"})])
+    store.append([event("deposited", {"account": "a", "amount": 5})])
+    store.append([event("deposited", {"account": "b", "amount": 7}), event("closed", {"account": "a"})])
+
+
+def matching_numbers(store: EventStore, q: EventQuery) -> list[int]:
+    """The sequence numbers of what ``q`` returns."""
+    return numbers(store.query(q).event_records)
