@@ -47,7 +47,7 @@ class DurableStreamActive(EventStoreError):
 
 
 class InvalidInput(EventStoreError):
-    """Raised for arguments that break the contract; says what is wrong and where. Nothing is committed."""
+    """Raised for arguments that break the contract or a documented limit; says what and where. Nothing is committed."""
 
     __module__ = "factstr"
 

@@ -25,7 +25,12 @@ Start: TypeAlias = Literal["beginning", "end"] | int
 
 
 class NewEvent(msgspec.Struct, frozen=True, gc=False):
-    """A fact to append: an event type and a JSON payload."""
+    """A fact to append: an event type and a JSON payload.
+
+    ``event_type``: 1 to 256 characters, Unicode scalar values (no lone surrogates), no control characters.
+    ``payload``: plain JSON of at most the store's ``max_payload_bytes`` (default 1 MiB), nested at most 128
+    levels, integers within 64 bits, strings and keys without NUL or lone surrogates. See docs/concepts.md, "Limits".
+    """
 
     __module__ = "factstr"
 
@@ -47,7 +52,8 @@ class EventRecord(msgspec.Struct, frozen=True, gc=False):
 class EventFilter(msgspec.Struct, frozen=True, gc=False):
     """One alternative of a query: the type is one of ``event_types`` AND some predicate is in the payload.
 
-    ``None`` means "any"; an empty list means "nothing".
+    ``None`` means "any"; an empty list means "nothing". At most 128 event types (each following the event type
+    rule of :class:`NewEvent`) and 64 payload predicates, each at most 1 KiB of JSON nested at most 32 levels.
     """
 
     __module__ = "factstr"
@@ -60,7 +66,9 @@ class EventQuery(msgspec.Struct, frozen=True, gc=False):
     """Which facts to read: any of ``filters`` (``None`` or empty: every fact), after ``min_sequence_number``.
 
     ``limit`` caps the number of returned records and ``backwards`` returns the newest first; neither changes
-    ``current_context_version``.
+    ``current_context_version``. Numbers go from 0 to 2**63 - 1. A query has at most 32 filters, 256 payload
+    predicates in all, and 1,024 (event type, predicate) pairs (each filter counts its types times its
+    predicates); beyond a limit every store raises InvalidInput. See docs/concepts.md, "Limits".
     """
 
     __module__ = "factstr"
@@ -92,7 +100,10 @@ class AppendResult(msgspec.Struct, frozen=True, gc=False):
 
 
 class DurableStream(msgspec.Struct, frozen=True, gc=False):
-    """The identity of a stored stream cursor. A plain ``str`` is accepted wherever one is expected."""
+    """The identity of a stored stream cursor. A plain ``str`` is accepted wherever one is expected.
+
+    ``name``: 1 to 200 characters, Unicode scalar values (no lone surrogates), no control characters.
+    """
 
     __module__ = "factstr"
 

@@ -103,7 +103,8 @@ class EventStore(abc.ABC):
     def append(self, events: Sequence[NewEvent]) -> AppendResult:
         """Commit ``events`` atomically as one batch with one consecutive range of sequence numbers.
 
-        Raises EmptyAppend for no events and InvalidInput for bad ones; nothing is committed then.
+        Raises EmptyAppend for no events and InvalidInput for bad ones (see :class:`NewEvent` for the rules);
+        nothing is committed then. A bad batch fails only its own call, never a concurrent caller's append.
         """
         prepared = check_events(events, self._max_payload_bytes)
         self._check_open()
@@ -257,7 +258,7 @@ class EventStore(abc.ABC):
         return None if stored is None else self._info(stored, self._head())
 
     def reset_durable_stream(self, durable: DurableStream | str, position: int) -> None:
-        """Set a stored cursor so that the next registration resumes after ``position``.
+        """Set a stored cursor so that the next registration resumes after ``position`` (0 to 2**63 - 1).
 
         Raises DurableStreamActive while the name is held and UnknownDurableStream if it has no cursor.
         """

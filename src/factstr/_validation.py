@@ -2,10 +2,15 @@
 
 Each ``check_*`` function either returns the validated, normalised value a store works with or raises
 :class:`~factstr.InvalidInput` saying what is wrong and where. Nothing here touches a database.
+
+Everything a database could refuse is refused here first, with the same error on every store: a batch that
+passed validation never fails a group commit it shares with other callers' batches. The limits (documented in
+docs/concepts.md, "Limits") keep every query cheap on every store; bench/limits.py measures the worst allowed one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
@@ -17,11 +22,31 @@ from ._matching import Filter, Filters
 from ._model import JSON, DurableStream, EventFilter, EventQuery, EventRecord, NewEvent
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_EVENT_TYPE_LENGTH = 256
 MAX_DURABLE_NAME_LENGTH = 200
 MAX_JSON_DEPTH = 128
+MAX_SEQUENCE_NUMBER = 2**63 - 1
+"""The largest sequence number, start, position, limit or expected version (the databases' signed bigint)."""
+
+# Query limits. The cost of a PostgreSQL context check grows with the predicates times the event types of each
+# filter (one index probe per pair), so both are capped per filter and in total; with these limits no statement
+# carries more than a few hundred parameters (PostgreSQL refuses more than 65,535).
+MAX_FILTERS = 32
+MAX_EVENT_TYPES_PER_FILTER = 128
+MAX_PREDICATES_PER_FILTER = 64
+MAX_PREDICATES_PER_QUERY = 256
+MAX_TYPE_PREDICATE_PAIRS = 1024
+MAX_PREDICATE_DEPTH = 32
+MAX_PREDICATE_BYTES = 1024
+
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _INFINITY = float("inf")
+
+# Event types and durable names: Unicode scalar values (no lone surrogates) and no control characters
+# (category Cc: U+0000-U+001F, U+007F-U+009F). Payload and predicate strings: any scalar value but NUL.
+_NAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_TEXT_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 
 _encode = msgspec.json.Encoder().encode
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
@@ -48,31 +73,56 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _check_text(value: object, where: str) -> str:
+def _character(char: str) -> str:
+    """Say what a refused character is, without putting it in the message (a lone surrogate cannot be encoded)."""
+    if char == "\x00":
+        return "contains a NUL character"
+    if "\ud800" <= char <= "\udfff":
+        return f"contains a lone surrogate (U+{ord(char):04X}), which is not a Unicode character"
+    return f"contains a control character (U+{ord(char):04X})"
+
+
+def _text_problem(text: str) -> str | None:
+    """What is wrong with a payload or predicate string (NUL or a lone surrogate), or None."""
+    if text.isascii():  # the common case, and a constant-time test
+        return "contains a NUL character" if "\x00" in text else None
+    found = _TEXT_FORBIDDEN.search(text)
+    return None if found is None else _character(found.group())
+
+
+def check_name(value: object, where: str, max_length: int) -> str:
+    """Validate an event type or a durable name: a non-empty str of at most ``max_length`` characters, each a
+    Unicode scalar value (no lone surrogates) and none a control character (Unicode category Cc)."""
     if type(value) is not str:
         raise InvalidInput(f"{where} must be a str, got {_kind(value)}")
-    if "\x00" in value:
-        raise InvalidInput(f"{where} contains a NUL character")
+    if not value:
+        raise InvalidInput(f"{where} is empty")
+    if len(value) > max_length:
+        raise InvalidInput(f"{where} is {len(value)} characters long, above the limit of {max_length}")
+    found = _NAME_FORBIDDEN.search(value)
+    if found is not None:
+        raise InvalidInput(f"{where} {_character(found.group())}")
     return value
 
 
-def check_json(value: JSON, where: str) -> None:
+def check_json(value: JSON, where: str, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Raise InvalidInput unless ``value`` is plain JSON (C1) that every store keeps exactly."""
     path: list[str | int] = []
-    problem = _json_problem(value, path, set())
+    problem = _json_problem(value, path, set(), max_depth)
     if problem is not None:
         location = where + "".join(f"[{step!r}]" for step in path)
         raise InvalidInput(f"{location} {problem}")
 
 
-def _json_problem(value: JSON, path: list[str | int], open_containers: set[int]) -> str | None:
+def _json_problem(value: JSON, path: list[str | int], open_containers: set[int], max_depth: int) -> str | None:
     """Return what is wrong with ``value`` (leaving ``path`` pointing at it), or None when it is fine.
 
-    The path is kept as a stack and formatted only on error: validation runs on every append.
+    The path is kept as a stack and formatted only on error: validation runs on every append. (A key's repr
+    escapes a lone surrogate, so the message can always be encoded.)
     """
     kind = type(value)
     if kind is str:
-        return "contains a NUL character" if "\x00" in value else None
+        return _text_problem(value)
     if kind is int:
         return None if _INT64_MIN <= value <= _INT64_MAX else "is an integer outside the signed 64-bit range"
     if kind is float:
@@ -83,8 +133,8 @@ def _json_problem(value: JSON, path: list[str | int], open_containers: set[int])
         return None
     if kind is not dict and kind is not list:
         return f"is a {_kind(value)}, which is not JSON (use dict, list, str, int, float, bool, None)"
-    if len(path) >= MAX_JSON_DEPTH:
-        return f"is nested deeper than {MAX_JSON_DEPTH} levels"
+    if len(path) >= max_depth:
+        return f"is nested deeper than the limit of {max_depth} levels"
     identity = id(value)
     if identity in open_containers:
         return "contains itself (a cycle)"
@@ -93,17 +143,18 @@ def _json_problem(value: JSON, path: list[str | int], open_containers: set[int])
         for key, sub in value.items():
             if type(key) is not str:
                 return f"has a key of type {_kind(key)}; JSON keys are str"
-            if "\x00" in key:
-                return "has a key with a NUL character"
+            key_problem = _text_problem(key)
+            if key_problem is not None:
+                return "has a key that " + key_problem
             path.append(key)
-            problem = _json_problem(sub, path, open_containers)
+            problem = _json_problem(sub, path, open_containers, max_depth)
             if problem is not None:
                 return problem
             path.pop()
     else:
         for index, sub in enumerate(value):
             path.append(index)
-            problem = _json_problem(sub, path, open_containers)
+            problem = _json_problem(sub, path, open_containers, max_depth)
             if problem is not None:
                 return problem
             path.pop()
@@ -125,9 +176,7 @@ def check_events(events: object, max_payload_bytes: int) -> list[PreparedEvent]:
         where = f"events[{index}]"
         if type(event) is not NewEvent:
             raise InvalidInput(f"{where} must be a factstr.NewEvent, got {_kind(event)}")
-        event_type = _check_text(event.event_type, f"{where}.event_type")
-        if not event_type:
-            raise InvalidInput(f"{where}.event_type is empty")
+        event_type = check_name(event.event_type, f"{where}.event_type", MAX_EVENT_TYPE_LENGTH)
         check_json(event.payload, f"{where}.payload")
         payload_json = _encode(event.payload)
         if len(payload_json) > max_payload_bytes:
@@ -149,10 +198,12 @@ def check_import_batch(records: object) -> tuple[list[NewEvent], datetime, int]:
     occurred_at = records[0].occurred_at if type(records[0]) is EventRecord else None
     if not isinstance(occurred_at, datetime) or occurred_at.utcoffset() is None:
         raise InvalidInput("records[0].occurred_at must be a timezone-aware datetime")
+    if type(first) is not int or not 1 <= first <= MAX_SEQUENCE_NUMBER - len(records) + 1:
+        raise InvalidInput(f"records[0].sequence_number must be an int from 1 to {MAX_SEQUENCE_NUMBER}")
     for index, record in enumerate(records):
         if type(record) is not EventRecord:
             raise InvalidInput(f"records[{index}] must be a factstr.EventRecord, got {_kind(record)}")
-        if type(record.sequence_number) is not int or record.sequence_number != first + index or first < 1:
+        if type(record.sequence_number) is not int or record.sequence_number != first + index:
             raise InvalidInput(f"records[{index}].sequence_number must be {first + index}: one batch is consecutive")
         if record.occurred_at != occurred_at:
             raise InvalidInput(f"records[{index}].occurred_at differs: one batch has one commit time")
@@ -161,14 +212,33 @@ def check_import_batch(records: object) -> tuple[list[NewEvent], datetime, int]:
 
 
 def check_sequence_number(value: object, where: str) -> int:
-    """Validate an optional non-negative sequence number; ``None`` becomes 0."""
+    """Validate an optional sequence number from 0 to MAX_SEQUENCE_NUMBER (2**63 - 1); ``None`` becomes 0.
+
+    The one rule for every number that names a position in the log: ``min_sequence_number``, ``limit``,
+    ``start``, a cursor ``position`` and ``expected_context_version``.
+    """
     if value is None:
         return 0
     if type(value) is not int:
         raise InvalidInput(f"{where} must be a non-negative int or None, got {_kind(value)}")
     if value < 0:
-        raise InvalidInput(f"{where} must not be negative, got {value}")
+        # A huge number is not formatted: str() refuses ints of more than 4300 digits.
+        shown = f", got {value}" if value >= _INT64_MIN else ""
+        raise InvalidInput(f"{where} must not be negative{shown}")
+    if value > MAX_SEQUENCE_NUMBER:
+        raise InvalidInput(f"{where} must be at most {MAX_SEQUENCE_NUMBER} (2**63 - 1)")
     return value
+
+
+def sequence_number_from_text(text: str, where: str) -> int:
+    """Read a sequence number written in decimal ASCII digits (an HTTP parameter or header), by the same rule
+    as :func:`check_sequence_number`, without ever converting thousands of digits."""
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput(f"{where} must be a sequence number (decimal digits)")
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_SEQUENCE_NUMBER)):
+        raise InvalidInput(f"{where} must be at most {MAX_SEQUENCE_NUMBER} (2**63 - 1)")
+    return check_sequence_number(int(digits), where)
 
 
 def check_expected_version(value: object) -> int | None:
@@ -178,26 +248,42 @@ def check_expected_version(value: object) -> int | None:
 
 
 def check_filters(filters: object, where: str = "query.filters") -> Filters:
-    """Validate and normalise the filters of a query (C2)."""
+    """Validate and normalise the filters of a query (C2), within the query limits."""
     if filters is None:
         return None
     if not isinstance(filters, (list, tuple)):
         raise InvalidInput(f"{where} must be a list of factstr.EventFilter or None, got {_kind(filters)}")
+    if len(filters) > MAX_FILTERS:
+        raise InvalidInput(f"{where} has {len(filters)} filters, above the limit of {MAX_FILTERS}")
     normalised: dict[bytes, Filter] = {}
+    matches_all = not filters  # an empty list of filters matches everything (C2)
+    predicate_count = pair_count = 0
     for index, flt in enumerate(filters):
         here = f"{where}[{index}]"
         if type(flt) is not EventFilter:
             raise InvalidInput(f"{here} must be a factstr.EventFilter, got {_kind(flt)}")
         types = _check_types(flt.event_types, f"{here}.event_types")
         predicates = _check_predicates(flt.payload_predicates, f"{here}.payload_predicates")
+        if predicates is not None:
+            predicate_count += len(predicates)
+            if predicate_count > MAX_PREDICATES_PER_QUERY:
+                raise InvalidInput(
+                    f"{where} has more than {MAX_PREDICATES_PER_QUERY} payload predicates in all, above the limit"
+                )
+            if types is not None:
+                pair_count += len(types) * len(predicates)
+                if pair_count > MAX_TYPE_PREDICATE_PAIRS:
+                    raise InvalidInput(
+                        f"{where} has more than {MAX_TYPE_PREDICATE_PAIRS} (event type, payload predicate) pairs "
+                        "(each filter counts its types times its predicates), above the limit"
+                    )
         if types is None and predicates is None:
-            return None  # this alternative matches every event, so the whole query does
-        if types == () or predicates == ():
-            continue  # this alternative matches no event
-        flt_normalised = Filter(types, predicates)
-        normalised[_encode_sorted(flt_normalised)] = flt_normalised
-    if not filters:
-        return None  # an empty list of filters matches everything (C2)
+            matches_all = True  # this alternative matches every event, so the whole query does
+        elif types != () and predicates != ():  # else this alternative matches no event
+            flt_normalised = Filter(types, predicates)
+            normalised[_encode_sorted(flt_normalised)] = flt_normalised
+    if matches_all:
+        return None
     return tuple(normalised[key] for key in sorted(normalised))
 
 
@@ -206,8 +292,10 @@ def _check_types(types: object, where: str) -> tuple[str, ...] | None:
         return None
     if not isinstance(types, (list, tuple)):
         raise InvalidInput(f"{where} must be a list of str or None, got {_kind(types)}")
+    if len(types) > MAX_EVENT_TYPES_PER_FILTER:
+        raise InvalidInput(f"{where} has {len(types)} event types, above the limit of {MAX_EVENT_TYPES_PER_FILTER}")
     for index, event_type in enumerate(types):
-        _check_text(event_type, f"{where}[{index}]")
+        check_name(event_type, f"{where}[{index}]", MAX_EVENT_TYPE_LENGTH)
     return tuple(sorted(set(types)))
 
 
@@ -216,9 +304,17 @@ def _check_predicates(predicates: object, where: str) -> tuple[JSON, ...] | None
         return None
     if not isinstance(predicates, (list, tuple)):
         raise InvalidInput(f"{where} must be a list of JSON values or None, got {_kind(predicates)}")
+    if len(predicates) > MAX_PREDICATES_PER_FILTER:
+        raise InvalidInput(
+            f"{where} has {len(predicates)} payload predicates, above the limit of {MAX_PREDICATES_PER_FILTER}"
+        )
     canonical: dict[bytes, JSON] = {}
     for index, predicate in enumerate(predicates):
-        check_json(predicate, f"{where}[{index}]")
+        here = f"{where}[{index}]"
+        check_json(predicate, here, MAX_PREDICATE_DEPTH)
+        size = len(_encode(predicate))
+        if size > MAX_PREDICATE_BYTES:
+            raise InvalidInput(f"{here} is {size} bytes of JSON, above the limit of {MAX_PREDICATE_BYTES}")
         value = _canonical(predicate)
         canonical[_encode_sorted(value)] = value
     return tuple(canonical[key] for key in sorted(canonical))
@@ -250,14 +346,9 @@ def check_query(query: object, where: str = "query") -> PreparedQuery:
 
 
 def check_durable_name(durable: object) -> str:
-    """Validate a durable stream identity (a DurableStream or a str) and return its name."""
+    """Validate a durable stream identity (a DurableStream or a str) and return its name (see check_name)."""
     name = durable.name if type(durable) is DurableStream else durable
-    name = _check_text(name, "durable stream name")
-    if not name:
-        raise InvalidInput("durable stream name is empty")
-    if len(name) > MAX_DURABLE_NAME_LENGTH:
-        raise InvalidInput(f"durable stream name is longer than {MAX_DURABLE_NAME_LENGTH} characters")
-    return name
+    return check_name(name, "durable stream name", MAX_DURABLE_NAME_LENGTH)
 
 
 def check_start(start: object) -> Literal["beginning", "end"] | int:
@@ -266,8 +357,14 @@ def check_start(start: object) -> Literal["beginning", "end"] | int:
         assert isinstance(start, str)
         return "beginning" if start == "beginning" else "end"
     if type(start) is not int:
-        raise InvalidInput(f'start must be "beginning", "end" or a non-negative int, got {start!r}')
+        raise InvalidInput(f'start must be "beginning", "end" or a non-negative int, got {_show(start)}')
     return check_sequence_number(start, "start")
+
+
+def _show(value: object) -> str:
+    """A short repr for a message (a repr escapes lone surrogates; a long one is cut)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def filters_to_json(filters: Filters) -> str:
@@ -312,7 +409,10 @@ def filters_to_query(filters: Filters) -> EventQuery:
 
 
 def check_positive_number(value: object, where: str) -> float:
-    """Validate a timeout-like positive number."""
-    if type(value) not in (int, float) or not value > 0:  # type: ignore[operator]
-        raise InvalidInput(f"{where} must be a positive number, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    """Validate a timeout-like positive, finite number."""
+    if type(value) is int and 0 < value <= _INT64_MAX:
+        return float(value)
+    if type(value) is float and 0 < value < _INFINITY:
+        return value
+    shown = _show(value) if type(value) is not int else "an int out of range"
+    raise InvalidInput(f"{where} must be a positive number, got {shown}")

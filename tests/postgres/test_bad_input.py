@@ -1,4 +1,5 @@
-"""Bad input against PostgreSQL: unreachable servers, NUL characters, hostile strings, extreme numbers."""
+"""Bad input against PostgreSQL: unreachable servers, NUL characters, lone surrogates, hostile strings, extreme
+numbers, and the parameter count of the largest allowed query."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import time
 import pytest
 
 from factstr import BackendError, EventFilter, EventQuery, InvalidInput, NewEvent
+from factstr._validation import MAX_FILTERS, MAX_PREDICATES_PER_QUERY, check_query
 from factstr.postgres import PostgresStore
+from factstr.postgres._sql import compile_where
+from factstr.testing.conformance.c7_errors import _largest_query
 
 HOSTILE = [
     "'); drop table x; --",
@@ -45,6 +49,31 @@ def test_nul_characters_are_invalid_input(store: PostgresStore, event: NewEvent)
     with pytest.raises(InvalidInput, match="NUL"):
         store.append([event])
     assert store.head() is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [NewEvent("a\ud800", {}), NewEvent("t", {"k\udfff": 1}), NewEvent("t", {"k": ["v\udc00"]})],
+    ids=["type", "key", "value"],
+)
+def test_lone_surrogates_are_invalid_input_not_encoding_errors(store: PostgresStore, event: NewEvent) -> None:
+    with pytest.raises(InvalidInput, match="lone surrogate"):
+        store.append([event])
+    with pytest.raises(InvalidInput, match="lone surrogate"):
+        store.query(EventQuery(filters=[EventFilter(payload_predicates=[event.payload], event_types=["\ud800"])]))
+    with pytest.raises(InvalidInput, match="lone surrogate"):
+        store.stream_all_durable("a\ud800", lambda batch: None)
+    assert store.head() is None
+
+
+def test_the_largest_allowed_query_needs_a_few_hundred_parameters_not_65535() -> None:
+    # PostgreSQL refuses a statement with more than 65,535 parameters; the query limits keep far below it. A
+    # statement carries the filters' JSON, min_sequence_number and limit, one array per filter with types,
+    # and one parameter per predicate.
+    bound = 3 + MAX_FILTERS + MAX_PREDICATES_PER_QUERY
+    assert bound < 1000
+    filters = check_query(_largest_query()).filters
+    assert len(compile_where(filters).params) + 3 <= bound
 
 
 def test_nul_in_a_durable_name_is_invalid_input(store: PostgresStore) -> None:

@@ -1,81 +1,58 @@
-"""Group commit: concurrent appends share one round trip, and each keeps its own condition and outcome."""
+"""Group commit in the PostgreSQL store: concurrent appends share one round trip, each keeps its own condition
+and outcome, and a batch the server refuses fails only its own caller. (The committer itself: tests/unit.)"""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
 
-from factstr import AppendResult, ConditionalAppendConflict, EventFilter, EventQuery, NewEvent
+from factstr import (
+    AppendResult,
+    BackendError,
+    ConditionalAppendConflict,
+    EventFilter,
+    EventQuery,
+    EventStoreError,
+    NewEvent,
+)
+from factstr._group import Outcome
 from factstr._store import Condition
-from factstr._validation import check_events
+from factstr._validation import PreparedEvent, check_events
 from factstr.postgres import PostgresStore
-from factstr.postgres._group import GroupCommitter, Outcome, PendingAppend
+from factstr.postgres._store import _Batch
 from factstr.testing._postgres_backend import server_url
 
 
-def prepared(value: int) -> Any:
-    return check_events([NewEvent("t", value)], 1024)
-
-
-def test_appends_queued_behind_a_commit_in_flight_go_together() -> None:
-    release = threading.Event()
-    groups: list[list[int]] = []
-
-    def commit(group: list[PendingAppend]) -> list[Outcome]:
-        groups.append([pending.events[0].payload for pending in group])
-        if len(groups) == 1:
-            release.wait(5)
-        return [AppendResult(index, index, 1) for index, _ in enumerate(group, start=1)]
-
-    committer = GroupCommitter(commit)
-    results: dict[int, AppendResult] = {}
-
-    def append(value: int) -> None:
-        results[value] = committer.append(prepared(value), None)
-
-    first = threading.Thread(target=append, args=(0,))
-    first.start()
-    while not groups:
-        time.sleep(0.001)
-    others = [threading.Thread(target=append, args=(value,)) for value in range(1, 6)]
-    for thread in others:
-        thread.start()
-    time.sleep(0.2)  # let every other appender queue up behind the first commit
-    release.set()
-    for thread in [first, *others]:
-        thread.join()
-    assert groups[0] == [0]
-    assert sorted(groups[1]) == [1, 2, 3, 4, 5]
-    assert len(results) == 6
-
-
-def test_each_appender_gets_its_own_outcome_or_error() -> None:
-    def commit(group: list[PendingAppend]) -> list[Outcome]:
-        return [ConditionalAppendConflict(None, 7) if pending.condition else AppendResult(1, 1, 1) for pending in group]
-
-    committer = GroupCommitter(commit)
-    assert committer.append(prepared(1), None) == AppendResult(1, 1, 1)
-    try:
-        committer.append(prepared(2), Condition(None, None))
-    except ConditionalAppendConflict as conflict:
-        assert conflict.actual == 7
-    else:
-        raise AssertionError("expected a conflict")
-
-
-def test_a_group_in_the_store_commits_each_batch_under_its_own_condition(store: PostgresStore, schema: str) -> None:
+def recorded_groups(store: PostgresStore) -> list[int]:
+    """Record the size of every group the store's committer commits."""
     sizes: list[int] = []
     inner = store._committer._commit
 
-    def recording(group: list[PendingAppend]) -> list[Outcome]:
+    def recording(group: list[_Batch]) -> list[Outcome]:
         sizes.append(len(group))
         return inner(group)
 
     store._committer._commit = recording
+    return sizes
+
+
+@contextmanager
+def head_held(schema: str) -> Iterator[None]:
+    """Hold the head row, so that one commit is in flight while the appends started meanwhile queue up."""
+    with psycopg.connect(server_url(), autocommit=True) as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute(sql.SQL("SELECT seq FROM {}.head FOR UPDATE").format(sql.Identifier(schema)))
+        yield
+        blocker.execute("ROLLBACK")
+
+
+def test_a_group_in_the_store_commits_each_batch_under_its_own_condition(store: PostgresStore, schema: str) -> None:
+    sizes = recorded_groups(store)
     context = EventQuery(filters=[EventFilter(event_types=["claim"])])
     outcomes: dict[str, AppendResult | ConditionalAppendConflict] = {}
 
@@ -88,10 +65,7 @@ def test_a_group_in_the_store_commits_each_batch_under_its_own_condition(store: 
     def append(name: str) -> None:
         outcomes[name] = store.append([NewEvent("other", {"by": name}), NewEvent("other", {"by": name})])
 
-    with psycopg.connect(server_url(), autocommit=True) as blocker:
-        # Hold the head row so that one commit is in flight while the others queue up behind it.
-        blocker.execute("BEGIN")
-        blocker.execute(sql.SQL("SELECT seq FROM {}.head FOR UPDATE").format(sql.Identifier(schema)))
+    with head_held(schema):
         leader = threading.Thread(target=append, args=("leader",))
         leader.start()
         while not sizes:
@@ -101,7 +75,6 @@ def test_a_group_in_the_store_commits_each_batch_under_its_own_condition(store: 
         for thread in followers:
             thread.start()
         time.sleep(0.3)
-        blocker.execute("ROLLBACK")
     for thread in [leader, *followers]:
         thread.join()
 
@@ -120,3 +93,63 @@ def test_a_group_in_the_store_commits_each_batch_under_its_own_condition(store: 
             assert {records[number - 1].payload["by"] for number in numbers} == {
                 name for name, other in outcomes.items() if other is outcome
             }
+
+
+# Batches that reach the server without validation (validation refuses each of them first): the server, or the
+# driver, refuses the call that carries them.
+UNVALIDATED_POISON: list[tuple[str, list[PreparedEvent], Condition | None]] = [
+    # A type of 3,000 random CJK characters is above the btree row limit of the (event_type, seq) index.
+    (
+        "type-above-the-btree-row-limit",
+        [PreparedEvent("".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000)), {}, "{}")],
+        None,
+    ),
+    ("expected-version-beyond-bigint", [PreparedEvent("t", {}, "{}")], Condition(None, 2**63)),
+    ("lone-surrogate-type", [PreparedEvent("\ud800", {}, "{}")], None),
+]
+
+
+def test_a_batch_the_server_refuses_fails_only_its_own_caller(store: PostgresStore, schema: str) -> None:
+    sizes = recorded_groups(store)
+    outcomes: dict[str, AppendResult | Exception] = {}
+
+    def append(name: str, events: list[PreparedEvent], condition: Condition | None) -> None:
+        try:
+            outcomes[name] = store._append(events, condition)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    good = [(f"good{i}", check_events([NewEvent("good", {"i": i})], 1024), None) for i in range(6)]
+    with head_held(schema):
+        leader = threading.Thread(target=append, args=("leader", check_events([NewEvent("good", {})], 1024), None))
+        leader.start()
+        while not sizes:
+            time.sleep(0.001)
+        # Queued behind the leader's commit: one group of good batches and every poisoned one.
+        followers = [threading.Thread(target=append, args=args) for args in good[:3] + UNVALIDATED_POISON + good[3:]]
+        for thread in followers:
+            thread.start()
+        time.sleep(0.3)
+    for thread in [leader, *followers]:
+        thread.join()
+
+    assert sizes[:2] == [1, 6 + len(UNVALIDATED_POISON)]
+    for name, _, _ in UNVALIDATED_POISON:
+        outcome = outcomes.pop(name)
+        assert isinstance(outcome, EventStoreError), (name, outcome)
+    assert all(isinstance(outcome, AppendResult) for outcome in outcomes.values()), outcomes
+    records = store.query(EventQuery()).event_records
+    assert [record.event_type for record in records] == ["good"] * 7
+    assert [record.sequence_number for record in records] == list(range(1, 8))
+
+
+def test_a_refusal_is_a_backend_error_that_names_the_server(store: PostgresStore) -> None:
+    ((_, events, condition),) = [poison for poison in UNVALIDATED_POISON if poison[0].startswith("type-above")]
+    try:
+        store._append(events, condition)
+    except BackendError as error:
+        assert "refused an append; nothing was committed" in str(error)
+        assert isinstance(error.__cause__, psycopg.Error)
+    else:
+        raise AssertionError("expected the server to refuse the append")
+    assert store.head() is None

@@ -6,6 +6,7 @@ what ``append_if`` checks) are compared with :func:`factstr._matching.query_matc
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,8 +96,8 @@ def shared_store() -> Iterator[tuple[PostgresStore, list[tuple[str, JSON]]]]:
     from factstr.testing._postgres_backend import drop_schema, require_server, url_with_schema
 
     require_server()
-    schema = "factstr_t_matching_property"
-    drop_schema(schema)
+    # Unique per run: parallel test runs on the same server must never share the log this test keeps in step.
+    schema = f"factstr_t_matching_property_{uuid.uuid4().hex}"
     store = PostgresStore(url_with_schema(schema))
     try:
         yield store, []

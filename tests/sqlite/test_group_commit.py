@@ -1,13 +1,28 @@
-"""Appends from many threads of one process: shared transactions, separate outcomes."""
+"""Appends from many threads of one process: shared transactions, separate outcomes, and a batch SQLite refuses
+fails only its own caller. (The committer itself: tests/unit/test_group.py.)"""
 
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import threading
+import time
 from collections import Counter
 
-from factstr import AppendResult, ConditionalAppendConflict, EventFilter, EventQuery, NewEvent
+from factstr import (
+    AppendResult,
+    BackendError,
+    ConditionalAppendConflict,
+    EventFilter,
+    EventQuery,
+    InvalidInput,
+    NewEvent,
+)
+from factstr._group import Outcome
+from factstr._store import Condition
+from factstr._validation import PreparedEvent, check_events
 from factstr.sqlite import SQLiteStore
+from factstr.sqlite._store import _Batch
 
 
 def _in_threads(count: int, work: object) -> None:
@@ -84,3 +99,78 @@ def test_a_failing_group_fails_every_append_in_it_and_commits_nothing(store: SQL
     _in_threads(4, work)
     assert len(errors) == 4
     assert store.head() == 1
+
+
+# Batches that reach the writer without validation (validation refuses each of them first): the driver cannot
+# bind their values.
+UNVALIDATED_POISON: list[tuple[str, list[PreparedEvent], Condition | None]] = [
+    ("lone-surrogate-type", [PreparedEvent("\ud800", {}, "{}")], None),
+    ("lone-surrogate-payload-text", [PreparedEvent("t", {"k": "x"}, '{"k":"\udfff"}')], None),
+]
+
+
+def test_a_batch_sqlite_refuses_fails_only_its_own_caller(store: SQLiteStore) -> None:
+    sizes: list[int] = []
+    inner = store._committer._commit
+
+    def recording(group: list[_Batch]) -> list[Outcome]:
+        sizes.append(len(group))
+        return inner(group)
+
+    store._committer._commit = recording
+    outcomes: dict[str, AppendResult | Exception] = {}
+
+    def append(name: str, events: list[PreparedEvent], condition: Condition | None) -> None:
+        try:
+            outcomes[name] = store._append(events, condition)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    good = [(f"good{i}", check_events([NewEvent("good", {"i": i})], 1024), None) for i in range(6)]
+    with store._write_lock:
+        # The leader waits for the writer while the others queue up behind it.
+        leader = threading.Thread(target=append, args=("leader", check_events([NewEvent("good", {})], 1024), None))
+        leader.start()
+        while not sizes:
+            time.sleep(0.001)
+        followers = [threading.Thread(target=append, args=args) for args in good[:3] + UNVALIDATED_POISON + good[3:]]
+        for thread in followers:
+            thread.start()
+        time.sleep(0.3)
+    for thread in [leader, *followers]:
+        thread.join()
+
+    assert sizes[:2] == [1, 6 + len(UNVALIDATED_POISON)]
+    for name, _, _ in UNVALIDATED_POISON:
+        outcome = outcomes.pop(name)
+        assert isinstance(outcome, InvalidInput), (name, outcome)
+    assert all(isinstance(outcome, AppendResult) for outcome in outcomes.values()), outcomes
+    records = store.query(EventQuery()).event_records
+    assert [record.event_type for record in records] == ["good"] * 7
+    assert [record.sequence_number for record in records] == list(range(1, 8))
+
+
+def test_a_busy_database_fails_the_group_without_retrying_each_batch(store: SQLiteStore) -> None:
+    sizes: list[int] = []
+    inner = store._committer._commit
+
+    def recording(group: list[_Batch]) -> list[Outcome]:
+        sizes.append(len(group))
+        return inner(group)
+
+    store._committer._commit = recording
+    store._writer.execute("PRAGMA busy_timeout = 0")
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the file's write lock
+    try:
+        try:
+            store.append([NewEvent("t", {})])
+        except BackendError as error:
+            assert "locked" in str(error)
+        else:
+            raise AssertionError("expected the busy database to fail the append")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert sizes == [1]
+    assert store.append([NewEvent("t", {})]).first_sequence_number == 1

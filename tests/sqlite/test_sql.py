@@ -193,9 +193,12 @@ def test_string_values_cannot_inject_sql(store: SQLiteStore) -> None:
 
 def test_queries_with_very_many_alternatives_are_split_into_several_statements(store: SQLiteStore) -> None:
     store.append([NewEvent(f"t{n}", {"k": n}) for n in range(700)])
-    many_types = EventQuery(filters=[EventFilter(event_types=[f"t{n}" for n in range(0, 700, 2)] + ["t1"])])
-    many_predicates = EventQuery(filters=[EventFilter(payload_predicates=[{"k": n} for n in range(1, 700, 2)])])
-    for query, expected in ((many_types, [1, *range(0, 700, 2)]), (many_predicates, list(range(1, 700, 2)))):
+    # Within the query limits: at most 128 types and 64 predicates per filter, 256 predicates per query.
+    types = [f"t{n}" for n in range(0, 700, 2)] + ["t1"]
+    many_types = EventQuery(filters=[EventFilter(event_types=types[i : i + 128]) for i in range(0, len(types), 128)])
+    odd = [{"k": n} for n in range(1, 500, 2)]
+    many_predicates = EventQuery(filters=[EventFilter(payload_predicates=odd[i : i + 64]) for i in range(0, 250, 64)])
+    for query, expected in ((many_types, [1, *range(0, 700, 2)]), (many_predicates, list(range(1, 500, 2)))):
         plan = _plan(store, list(query.filters or []))
         assert len(plan.statements) > 1
         for backwards in (False, True):
@@ -204,9 +207,9 @@ def test_queries_with_very_many_alternatives_are_split_into_several_statements(s
             assert numbers == (sorted(expected, reverse=True) if backwards else sorted(expected))
 
 
-def test_a_predicate_with_thousands_of_leaves_is_checked_by_some_of_its_terms(store: SQLiteStore) -> None:
-    big = {f"field{n}": n for n in range(3000)}
-    store.append([NewEvent("big", big), NewEvent("big", {**big, "field2999": -1})])
+def test_a_predicate_with_many_leaves_is_checked_by_some_of_its_terms(store: SQLiteStore) -> None:
+    big = {f"f{n}": n for n in range(80)}  # 80 leaves (checked: 8), within the 1 KiB limit of a predicate
+    store.append([NewEvent("big", big), NewEvent("big", {**big, "f79": -1})])
     for types in (None, ["big"]):
         result = store.query(EventQuery(filters=[EventFilter(event_types=types, payload_predicates=[big])]))
         assert [r.sequence_number for r in result.event_records] == [1]
@@ -214,7 +217,7 @@ def test_a_predicate_with_thousands_of_leaves_is_checked_by_some_of_its_terms(st
 
 def test_a_predicate_with_very_many_event_types_reads_the_term_index(store: SQLiteStore) -> None:
     store.append([NewEvent("wanted", {"id": "x"}), NewEvent("other", {"id": "x"})])
-    types = ["wanted", *(f"unused{n}" for n in range(40_000))]
+    types = ["wanted", *(f"unused{n}" for n in range(127))]  # above MAX_CHECKED_TYPES, within the query limits
     query = EventQuery(filters=[EventFilter(event_types=types, payload_predicates=[{"id": "x"}])])
     assert [r.sequence_number for r in store.query(query).event_records] == [1]
 

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from factstr import EmptyAppend, EventFilter, EventQuery, InvalidInput, NewEvent
 from factstr._validation import (
+    MAX_EVENT_TYPE_LENGTH,
+    MAX_EVENT_TYPES_PER_FILTER,
+    MAX_FILTERS,
+    MAX_PREDICATE_BYTES,
+    MAX_PREDICATE_DEPTH,
+    MAX_PREDICATES_PER_FILTER,
+    MAX_SEQUENCE_NUMBER,
     check_durable_name,
     check_events,
     check_expected_version,
+    check_import_batch,
     check_json,
+    check_name,
+    check_positive_number,
     check_query,
+    check_sequence_number,
     check_start,
     filters_from_json,
     filters_to_json,
     filters_to_query,
+    sequence_number_from_text,
 )
 
 
@@ -85,3 +99,170 @@ def test_a_query_matching_nothing_stays_matching_nothing_after_a_round_trip() ->
     assert filters == ()
     assert check_query(filters_to_query(filters)).filters == ()
     assert filters_from_json(filters_to_json(filters)) == ()
+
+
+# --- the character rule ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "x" * 256, "\U0001f600" * 256, "order-placed.v2", "with space", "ünïcødé ✓", "\u00a0nbsp", "\u200bzwsp"],
+)
+def test_event_types_that_follow_the_character_rule(name: str) -> None:
+    assert check_name(name, "event_type", MAX_EVENT_TYPE_LENGTH) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("", "empty"),
+        ("x" * 257, "257 characters long, above the limit of 256"),
+        ("a\x00", "NUL"),
+        ("a\n", "control character (U+000A)"),
+        ("\x1f", "control character (U+001F)"),
+        ("\x7f", "control character (U+007F)"),
+        ("a\x80", "control character (U+0080)"),
+        ("a\x9f", "control character (U+009F)"),
+        ("\ud800", "lone surrogate (U+D800)"),
+        ("x\udfff", "lone surrogate (U+DFFF)"),
+        ("\ud83d\ude00", "lone surrogate (U+D83D)"),  # a pair as two code points is not a scalar value either
+    ],
+)
+def test_event_types_that_break_the_character_rule(name: str, says: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(says)) as raised:
+        check_name(name, "event_type", MAX_EVENT_TYPE_LENGTH)
+    str(raised.value).encode()  # the message never carries the refused character
+
+
+def test_payload_strings_refuse_only_nul_and_lone_surrogates() -> None:
+    check_json({"k\n": "\t\x01\x7f\x9f\U0010ffff"}, "payload")
+    for bad, says in [("\x00", "NUL"), ("\ud800", "U+D800"), ("ok\udc00", "U+DC00")]:
+        for payload in ({"v": bad}, {bad: 1}, [[bad]], bad):
+            with pytest.raises(InvalidInput, match=re.escape(says)) as raised:
+                check_json(payload, "payload")
+            str(raised.value).encode()
+
+
+def test_the_event_type_of_each_event_is_checked_by_the_rule() -> None:
+    with pytest.raises(InvalidInput, match=r"events\[1\]\.event_type contains a lone surrogate"):
+        check_events([NewEvent("a", {}), NewEvent("\ud800", {})], 100)
+
+
+def test_durable_names_follow_the_rule_with_200_characters() -> None:
+    assert check_durable_name("\U0001d11e" * 200) == "\U0001d11e" * 200
+    for bad in ("x" * 201, "a\nb", "\ud800", ""):
+        with pytest.raises(InvalidInput, match="durable stream name"):
+            check_durable_name(bad)
+
+
+# --- numbers ---------------------------------------------------------------------------------------------------
+
+
+def test_sequence_numbers_end_at_2_63_minus_1() -> None:
+    assert check_sequence_number(MAX_SEQUENCE_NUMBER, "n") == 2**63 - 1
+    for bad in (2**63, 10**5000, -(10**5000)):
+        with pytest.raises(InvalidInput, match=r"^n must"):
+            check_sequence_number(bad, "n")
+    with pytest.raises(InvalidInput, match=r"2\*\*63 - 1"):
+        check_expected_version(2**63)
+    with pytest.raises(InvalidInput):
+        check_start(2**63)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("0", 0), ("42", 42), ("0" * 5000 + "7", 7), (str(2**63 - 1), 2**63 - 1), ("000", 0)]
+)
+def test_sequence_numbers_from_text(text: str, number: int) -> None:
+    assert sequence_number_from_text(text, "start") == number
+
+
+@pytest.mark.parametrize("text", [str(2**63), "9" * 5000, "1" + "0" * 19, "", "-1", "+1", " 1", "1.0", "²", "٣"])
+def test_bad_sequence_numbers_from_text(text: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^start must"):
+        sequence_number_from_text(text, "start")
+
+
+def test_an_import_batch_cannot_number_past_the_largest_sequence_number() -> None:
+    from datetime import UTC, datetime
+
+    from factstr import EventRecord
+
+    now = datetime.now(UTC)
+    last = EventRecord(2**63 - 1, now, "t", {})
+    assert check_import_batch([last])[2] == 2**63 - 1
+    beyond = [EventRecord(2**63 - 1, now, "t", {}), EventRecord(2**63, now, "t", {})]
+    with pytest.raises(InvalidInput, match="sequence_number"):
+        check_import_batch(beyond)
+
+
+@pytest.mark.parametrize("value", [0, -1, float("inf"), float("nan"), 10**400, True, "1"])
+def test_bad_timeouts_are_invalid_input(value: object) -> None:
+    with pytest.raises(InvalidInput, match="busy_timeout must be a positive number"):
+        check_positive_number(value, "busy_timeout")
+
+
+# --- query limits ----------------------------------------------------------------------------------------------
+
+
+def test_each_query_limit_holds_at_its_value_and_refuses_one_more() -> None:
+    types = [f"t{n}" for n in range(MAX_EVENT_TYPES_PER_FILTER)]
+    predicates = [{"k": n} for n in range(MAX_PREDICATES_PER_FILTER)]
+    at_the_limit = [
+        EventQuery(filters=[EventFilter(event_types=[f"t{n}"]) for n in range(MAX_FILTERS)]),
+        EventQuery(filters=[EventFilter(event_types=types)]),
+        EventQuery(filters=[EventFilter(payload_predicates=predicates)]),
+        EventQuery(filters=[EventFilter(payload_predicates=[{"f": f, **p} for p in predicates]) for f in range(4)]),
+        EventQuery(filters=[EventFilter(event_types=types, payload_predicates=predicates[:8])]),
+    ]
+    for query in at_the_limit:
+        check_query(query)
+    over = [
+        (EventQuery(filters=[EventFilter(event_types=[f"t{n}"]) for n in range(MAX_FILTERS + 1)]), "33 filters"),
+        (EventQuery(filters=[EventFilter(event_types=[*types, "x"])]), "129 event types"),
+        (EventQuery(filters=[EventFilter(payload_predicates=[*predicates, {}])]), "65 payload predicates"),
+        (
+            EventQuery(
+                filters=[
+                    *(EventFilter(payload_predicates=[{"f": f, **p} for p in predicates]) for f in range(4)),
+                    EventFilter(payload_predicates=[{"f": 4}]),
+                ]
+            ),
+            "more than 256 payload predicates",
+        ),
+        (
+            EventQuery(
+                filters=[
+                    EventFilter(event_types=types, payload_predicates=predicates[:8]),
+                    EventFilter(event_types=["x"], payload_predicates=[{"x": 1}]),
+                ]
+            ),
+            "more than 1024 (event type, payload predicate) pairs",
+        ),
+    ]
+    for query, says in over:
+        with pytest.raises(InvalidInput, match=re.escape(says)):
+            check_query(query)
+
+
+def test_predicate_depth_and_size_limits() -> None:
+    deep: object = 1
+    for _ in range(MAX_PREDICATE_DEPTH):
+        deep = [deep]
+    check_query(EventQuery(filters=[EventFilter(payload_predicates=[deep])]))
+    with pytest.raises(InvalidInput, match="deeper than the limit of 32"):
+        check_query(EventQuery(filters=[EventFilter(payload_predicates=[[deep]])]))
+    fits = "x" * (MAX_PREDICATE_BYTES - 2)  # with its two quotes
+    check_query(EventQuery(filters=[EventFilter(payload_predicates=[fits])]))
+    with pytest.raises(InvalidInput, match="1025 bytes of JSON, above the limit of 1024"):
+        check_query(EventQuery(filters=[EventFilter(payload_predicates=[fits + "x"])]))
+
+
+def test_duplicates_count_once_toward_the_query_totals() -> None:
+    same = [{"k": 1}] * MAX_PREDICATES_PER_FILTER
+    check_query(EventQuery(filters=[EventFilter(payload_predicates=same, event_types=[f"t{f}"]) for f in range(32)]))
+
+
+def test_a_filter_matching_everything_does_not_skip_checking_the_others() -> None:
+    with pytest.raises(InvalidInput, match=r"filters\[1\]\.event_types\[0\]"):
+        check_query(EventQuery(filters=[EventFilter(), EventFilter(event_types=["\ud800"])]))
+    assert check_query(EventQuery(filters=[EventFilter(), EventFilter(event_types=["a"])])).filters is None

@@ -2,7 +2,7 @@
 
 An append is one round trip: a server-side function locks the head row, checks each condition in a later
 statement, inserts, moves the head and notifies, and the statement commits. Concurrent appends of one process
-are grouped into one such call (:mod:`._group`). Reads are single statements, so each sees one snapshot, and
+are grouped into one such call (:mod:`factstr._group`). Reads are single statements, so each sees one snapshot, and
 never wait for writers. Other processes' commits reach this store's streams through LISTEN/NOTIFY
 (:mod:`._listen`); durable names are held with advisory locks (:mod:`._holds`).
 """
@@ -12,13 +12,14 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
 from psycopg import sql
 
-from .._errors import AppendOutcomeUnknown, BackendError, ConditionalAppendConflict, EventStoreError
+from .._errors import AppendOutcomeUnknown, BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
+from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
@@ -26,7 +27,6 @@ from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
 from . import _sql
 from ._connection import connect, open_pool, parse_target, translate, translate_errors
-from ._group import GroupCommitter, Outcome, PendingAppend
 from ._holds import Holds, PostgresHold
 from ._jsonb import jsonb_text
 from ._listen import Listener
@@ -38,6 +38,21 @@ _by_sequence = itemgetter(1)
 
 DEFAULT_POOL_SIZE = 8
 DEFAULT_POOL_TIMEOUT = 30.0
+
+# SQLSTATE classes that say the server or the session failed, not a batch: connection exception, invalid
+# transaction state, transaction rollback, insufficient resources, object not in prerequisite state (lock
+# timeouts), operator intervention, system error, internal error. Retrying the batches one by one cannot help.
+_UNWELL_CLASSES = frozenset({"08", "25", "40", "53", "55", "57", "58", "XX"})
+# ... except query_canceled (statement_timeout): one batch's slow context check may be the cause.
+_RETRYABLE_STATES = frozenset({"57014"})
+
+
+class _Batch(NamedTuple):
+    """One append for the group committer."""
+
+    events: list[PreparedEvent]
+    condition: Condition | None
+    occurred_at: datetime | None  # only for an imported batch
 
 
 class PostgresStore(EventStore):
@@ -75,7 +90,7 @@ class PostgresStore(EventStore):
             self._pool = open_pool(target, pool_size, pool_timeout)
         self._statistics = StatisticsKeeper(self._refresh_statistics, analyzed_rows)
         self._holds = Holds(target)
-        self._committer = GroupCommitter(self._commit_group)
+        self._committer: GroupCommitter[_Batch] = GroupCommitter(self._commit_group)
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
 
@@ -100,7 +115,7 @@ class PostgresStore(EventStore):
     def _append(
         self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
     ) -> AppendResult:
-        result = self._committer.append(events, condition, occurred_at)
+        result = self._committer.append(_Batch(events, condition, occurred_at))
         self._statistics.note_head(result.last_sequence_number)
         return result
 
@@ -108,43 +123,56 @@ class PostgresStore(EventStore):
         with self._pool.connection() as conn:
             conn.execute(self._statements.analyze)
 
-    def _commit_group(self, group: list[PendingAppend]) -> list[Outcome]:
-        """Commit a group of batches in one call; return each batch's result or its own error."""
+    def _commit_group(self, group: list[_Batch]) -> list[Outcome]:
+        """Commit a group of batches in one call; return each batch's result or its own error.
+
+        Raises GroupRefused when the server refused the call for what it carried (nothing was committed), so
+        that the committer can find the batch at fault by committing each alone.
+        """
         sizes = []
         conditions = []
         event_types: list[str] = []
         payloads: list[str] = []
-        for pending in group:
-            sizes.append(len(pending.events))
-            condition = pending.condition
+        for batch in group:
+            sizes.append(len(batch.events))
+            condition = batch.condition
             if condition is None:
                 conditions.append("null")
             else:
                 expected = "null" if condition.expected is None else str(condition.expected)
                 conditions.append(f'{{"filters":{_sql.filters_jsonb(condition.filters)},"expected":{expected}}}')
-            for event in pending.events:
+            for event in batch.events:
                 event_types.append(event.event_type)
                 payloads.append(jsonb_text(event.payload, event.payload_json))
-        occurred = [pending.occurred_at for pending in group]
+        occurred = [batch.occurred_at for batch in group]
         params = [sizes, "[" + ",".join(conditions) + "]", event_types, payloads, occurred]
         try:
             with self._pool.connection() as conn:
                 try:
                     row = conn.execute(self._statements.append_batches, params).fetchone()
                 except psycopg.Error as exc:
+                    if _refused(conn, exc):
+                        raise GroupRefused(self._append_error(conn, exc)) from exc
                     return [self._append_error(conn, exc) for _ in group]
+                except (UnicodeError, OverflowError) as exc:
+                    # The driver could not send a value (nothing was sent): validation lets none through, so
+                    # this is a defect, but the batch's own.
+                    error = InvalidInput(
+                        f"PostgreSQL cannot store a value of this append ({exc}); nothing was committed"
+                    )
+                    raise GroupRefused(_caused_by(error, exc)) from exc
         except psycopg.Error as exc:
             # Getting a connection failed: nothing was sent, so nothing was committed.
             return [_caused_by(translate(self._target, exc, "appending"), exc) for _ in group]
         assert row is not None
         firsts, actuals = row
         outcomes: list[Outcome] = []
-        for pending, first, actual in zip(group, firsts, actuals, strict=True):
+        for batch, first, actual in zip(group, firsts, actuals, strict=True):
             if first is None:
-                assert pending.condition is not None
-                outcomes.append(ConditionalAppendConflict(pending.condition.expected, actual))
+                assert batch.condition is not None
+                outcomes.append(ConditionalAppendConflict(batch.condition.expected, actual))
             else:
-                count = len(pending.events)
+                count = len(batch.events)
                 outcomes.append(AppendResult(first, first + count - 1, count))
         return outcomes
 
@@ -306,6 +334,19 @@ class _Statements:
     def scan(self, where: str) -> str:
         """The SCAN statement for a compiled condition."""
         return self._scan.replace("{where}", where)
+
+
+def _refused(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
+    """Whether the server refused an append for what it carried (so one batch of the group may be the cause).
+
+    Only when the session is intact: then the server answered, and the statement's transaction rolled back.
+    """
+    if conn.broken or conn.closed:
+        return False
+    state = exc.sqlstate
+    if state is None:
+        return True  # refused by the driver before anything was sent
+    return state in _RETRYABLE_STATES or state[:2] not in _UNWELL_CLASSES
 
 
 def _caused_by(error: EventStoreError, cause: BaseException) -> EventStoreError:

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from .._errors import ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import DurableStreamInfo, EventQuery
+from .._validation import sequence_number_from_text
 from ._codec import (
     AckIn,
     AppendIfIn,
@@ -140,7 +141,7 @@ def _start(text: str | None, default: Literal["beginning", "end"]) -> Any:
     """A start parameter as the store takes it; the store itself refuses anything else (with InvalidInput)."""
     if text is None:
         return default
-    return int(text) if _is_number(text) else text
+    return sequence_number_from_text(text, "start") if _is_number(text) else text
 
 
 def _is_number(text: str) -> bool:
@@ -207,7 +208,7 @@ async def stream_live(request: Request) -> Response:
     if resume is not None:
         if not _is_number(resume.strip()):
             raise Problem(400, "invalid_input", "Last-Event-ID must be a sequence number")
-        start: Any = int(resume)
+        start: Any = sequence_number_from_text(resume.strip(), "Last-Event-ID")
     else:
         start = _start(request.query_params.get("start"), "end")
     if start == "end":

@@ -3,8 +3,8 @@
 Writes go through one writer connection under ``_write_lock``; each write transaction starts with
 ``BEGIN IMMEDIATE``, which takes the file's write lock before anything is read, so a condition check and the
 insert that depends on it see the same state in every process. Appends waiting for the writer are committed
-together (group commit): one transaction and one fsync for all of them, each with its own condition check and
-its own result. Reads use pooled reader connections, each read inside one short snapshot.
+together (group commit, :mod:`factstr._group`): one transaction and one fsync for all of them, each with its own
+condition check and its own result. Reads use pooled reader connections, each read inside one short snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Self
+from typing import Literal, NamedTuple, Self
 
 import msgspec
 
@@ -29,6 +29,7 @@ from .._errors import (
     InvalidInput,
     StoreClosed,
 )
+from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters, payload_terms, query_matches
 from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
@@ -54,20 +55,30 @@ _decode = msgspec.json.decode
 _Row = tuple[int, int, int, str, str]
 
 
-class _AppendRequest:
-    """One append waiting for the writer: its events, their terms, its condition, and then its outcome."""
+class _Batch(NamedTuple):
+    """One append for the group committer: its events, their terms, its condition, an imported commit time."""
 
-    __slots__ = ("condition", "done", "error", "events", "occurred_at", "result", "terms")
+    events: list[PreparedEvent]
+    terms: list[set[int]]
+    condition: Condition | None
+    occurred_at: int | None  # microseconds since the epoch, only for an imported batch
 
-    def __init__(self, events: list[PreparedEvent], condition: Condition | None, occurred_at: int | None) -> None:
-        self.events = events
-        self.occurred_at = occurred_at  # microseconds since the epoch, only for an imported batch
-        # Hashing happens in the caller's thread, before the write lock is taken.
-        self.terms = [payload_terms(event.payload) for event in events]
-        self.condition = condition
-        self.done = False
-        self.result: AppendResult | None = None
-        self.error: EventStoreError | None = None
+
+# SQLite result codes that say the database (not a batch) failed: retrying the batches one by one cannot help,
+# and after a busy timeout it would make each of them wait again.
+_UNWELL = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOMEM",
+    "SQLITE_CANTOPEN",
+    "SQLITE_READONLY",
+    "SQLITE_PROTOCOL",
+    "SQLITE_NOTADB",
+    "SQLITE_INTERRUPT",
+)
 
 
 class SQLiteStore(EventStore):
@@ -109,12 +120,9 @@ class SQLiteStore(EventStore):
         self._busy_timeout = busy_timeout
         self._watch_interval = watch_interval
         self._locks_directory = _holds.lock_directory(self._path)
-        # Guards the writer connection: appends (through the leader) and cursor writes.
+        # Guards the writer connection: appends (through the group committer's leader) and cursor writes.
         self._write_lock = threading.Lock()
-        # Guards _pending and _committing; appenders wait on it for the leader to finish.
-        self._pending_changed = threading.Condition(threading.Lock())
-        self._pending: list[_AppendRequest] = []
-        self._committing = False
+        self._committer = GroupCommitter(self._commit_group, grouping=self._group_commit)
         self._watcher: DataVersionWatcher | None = None
         self._watcher_lock = threading.Lock()
         self._writer = self._open_writer()
@@ -196,92 +204,82 @@ class SQLiteStore(EventStore):
         self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
     ) -> AppendResult:
         micros = None if occurred_at is None else (occurred_at - _EPOCH) // timedelta(microseconds=1)
-        request = _AppendRequest(events, condition, micros)
-        with self._pending_changed:
-            self._pending.append(request)
-            # One thread at a time commits (the leader); the others wait here and wake when it is done, so
-            # an append that was committed in someone else's group returns without waiting for the writer.
-            while self._committing and not request.done:
-                self._pending_changed.wait()
-            if not request.done:
-                self._committing = True
-                if self._group_commit:
-                    group, self._pending = self._pending, []
-                else:
-                    self._pending.remove(request)
-                    group = [request]
-        if not request.done:
-            try:
-                with self._write_lock:
-                    self._commit_group(group)
-            finally:
-                with self._pending_changed:
-                    self._committing = False
-                    self._pending_changed.notify_all()
-        if request.error is not None:
-            raise request.error
-        assert request.result is not None
-        return request.result
+        # Hashing happens in the caller's thread, before the batch waits for the writer.
+        terms = [payload_terms(event.payload) for event in events]
+        return self._committer.append(_Batch(events, terms, condition, micros))
 
-    def _commit_group(self, group: list[_AppendRequest]) -> None:
-        """Commit a group of appends in one transaction; every request ends done, with a result or an error.
+    def _commit_group(self, group: list[_Batch]) -> list[Outcome]:
+        """Commit a group of appends in one transaction; return each one's result or its own error.
 
-        Runs under ``_write_lock`` (the only user of the writer connection).
+        Raises GroupRefused when SQLite refused the group's writes (nothing is committed then), so that the
+        committer can find the batch at fault by committing each alone.
         """
-        connection = self._writer
-        try:
+        with self._write_lock:
+            connection = self._writer
             try:
-                self._write_group(connection, group)
-            except sqlite3.Error as exc:
+                outcomes = self._write_group(connection, group)
+            except Exception as exc:
                 self._rollback(connection)
-                for request in group:
-                    request.result = None
-                    request.error = self._error(exc, "append")
-                    request.error.__cause__ = exc
-                return
+                if self._closed or (getattr(exc, "sqlite_errorname", None) or "").startswith(_UNWELL):
+                    return [self._write_error(exc) for _ in group]
+                raise GroupRefused(self._write_error(exc)) from exc
+            except BaseException:
+                self._rollback(connection)
+                raise
             try:
                 connection.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback(connection)
-                for request in group:
-                    if request.result is not None:
-                        request.error = AppendOutcomeUnknown(
+                failed: list[Outcome] = []
+                for outcome in outcomes:
+                    error: EventStoreError
+                    if isinstance(outcome, AppendResult):
+                        error = AppendOutcomeUnknown(
                             f"sqlite commit failed on {self._path!r} ({exc}); the append may or may not be in the log"
                         )
                     else:  # its conflict was decided against rows that may not exist
-                        request.error = self._error(exc, "append")
-                    request.result = None
-                    request.error.__cause__ = exc
-        except BaseException as exc:  # never leave a waiting appender without an outcome
-            self._rollback(connection)
-            for request in group:
-                request.result = None
-                request.error = BackendError(f"append failed: {exc!r}")
-                request.error.__cause__ = exc
-            raise
-        finally:
-            for request in group:
-                request.done = True
+                        error = self._error(exc, "append")
+                    error.__cause__ = exc
+                    failed.append(error)
+                return failed
+        return outcomes
 
-    def _write_group(self, connection: sqlite3.Connection, group: list[_AppendRequest]) -> None:
+    def _write_error(self, exc: Exception) -> EventStoreError:
+        """The error for writes that failed before COMMIT (nothing was committed)."""
+        if self._closed:
+            return StoreClosed()
+        if isinstance(exc, sqlite3.Error):
+            error = self._error(exc, "append")
+        elif isinstance(exc, (UnicodeError, OverflowError)):
+            # The driver could not bind a value: validation lets none through, so this is a defect, but the
+            # batch's own (nothing was committed).
+            error = InvalidInput(f"sqlite cannot store a value of this append ({exc}); nothing was committed")
+        else:
+            error = BackendError(f"append failed on {self._path!r}: {exc!r}")
+        error.__cause__ = exc
+        return error
+
+    def _write_group(self, connection: sqlite3.Connection, group: list[_Batch]) -> list[Outcome]:
+        """Write a group inside one BEGIN IMMEDIATE transaction (left open for the caller to commit)."""
         # BEGIN IMMEDIATE takes the file's write lock now (waiting up to busy_timeout for another process),
         # so the head read below and each condition check cannot be overtaken by another writer.
         connection.execute("BEGIN IMMEDIATE")
         head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
         occurred_at = time.time_ns() // 1000
-        for request in group:
-            condition = request.condition
+        outcomes: list[Outcome] = []
+        for batch in group:
+            condition = batch.condition
             if condition is not None:
-                # Sees the rows of the earlier requests of this group: they are in this transaction.
+                # Sees the rows of the earlier batches of this group: they are in this transaction.
                 actual = self._context_version(connection, condition.filters, head)
                 if actual != condition.expected:
-                    request.error = ConditionalAppendConflict(condition.expected, actual)
+                    outcomes.append(ConditionalAppendConflict(condition.expected, actual))
                     continue
             first = head + 1
-            stamp = occurred_at if request.occurred_at is None else request.occurred_at
+            stamp = occurred_at if batch.occurred_at is None else batch.occurred_at
             rows = []
             term_rows: list[tuple[int, int]] = []
-            for offset, (event, terms) in enumerate(zip(request.events, request.terms, strict=True)):
+            for offset, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True)):
                 sequence = first + offset
                 rows.append((sequence, first, stamp, event.event_type, event.payload_json))
                 term_rows.extend((term, sequence) for term in terms)
@@ -290,7 +288,8 @@ class SQLiteStore(EventStore):
             term_rows.sort()
             connection.executemany(_sql.INSERT_TERM, term_rows)
             head = first + len(rows) - 1
-            request.result = AppendResult(first, head, len(rows))
+            outcomes.append(AppendResult(first, head, len(rows)))
+        return outcomes
 
     @staticmethod
     def _rollback(connection: sqlite3.Connection) -> None:
