@@ -131,7 +131,7 @@ class EventStream:
 
     @property
     def failure(self) -> BaseException | None:
-        """The last exception raised by the handler, or ``None``."""
+        """The last exception raised by the handler (or DurableStreamLost), or ``None``."""
         return self._failure
 
     @property
@@ -159,7 +159,7 @@ class EventStream:
         """Wait until every matching batch up to ``sequence_number`` was handled.
 
         Returns ``False`` on timeout or when the stream was unsubscribed first; raises the stream's failure
-        if a durable stream stopped because its handler raised.
+        if a durable stream stopped because its handler raised or it lost its hold (DurableStreamLost).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._progress:
