@@ -12,7 +12,8 @@ Every error a store raises derives from :class:`EventStoreError`::
     ├── StoreClosed                    a programmer error: the store was closed
     ├── SchemaVersionError             the database was written by a newer FACTSTR
     └── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
-        └── AppendOutcomeUnknown       the connection died while an append was committing
+        ├── AppendOutcomeUnknown       the connection died while an append was committing
+        └── DurableStreamLost          a running durable stream lost its hold with its database session
 
 Driver exceptions never escape: stores translate them at the boundary with ``raise ... from exc``.
 """
@@ -98,6 +99,19 @@ class AppendOutcomeUnknown(BackendError):
     """Raised when the connection was lost while an append committed: it may or may not be in the log.
 
     Never retry blindly (a retry could commit the batch twice): re-read the context, or use ``append_if``.
+    """
+
+    __module__ = "factstr"
+
+
+class DurableStreamLost(BackendError):
+    """The failure of a durable stream that lost its hold on its name, which ends the stream.
+
+    A PostgreSQL hold lives in a database session; when that session ends (the server restarted, the
+    connection was cut) another process may take the name. The stream takes the hold back before it
+    handles anything more; if another holder took the name, or its stored cursor moved meanwhile, the
+    stream stops with this error instead (``failure``, ``on_error``, ``wait_until``). Register again to
+    resume from the stored cursor; DurableStreamActive then says whether another holder still runs.
     """
 
     __module__ = "factstr"

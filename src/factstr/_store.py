@@ -358,6 +358,15 @@ class EventStore(abc.ABC):
         with self._streams_lock:
             self._streams.discard(stream)
 
+    def _cancel_statement(self, thread_id: int) -> bool:
+        """Cancel the database statement the thread ``thread_id`` runs for this store, if the store can.
+
+        For callers that give up waiting (an HTTP client that went away). Returns whether a cancel was sent;
+        the interrupted call then raises BackendError in its own thread. Stores without statements to cancel
+        return ``False``.
+        """
+        return False
+
     # --- helpers -----------------------------------------------------------------------------------------
 
     def _check_open(self) -> None:

@@ -4,6 +4,11 @@ The worker reads committed batches after its position from the store, calls the 
 advances, and sleeps on the store's notifier when it has caught up. Replay and live delivery are the same
 loop, so there is no hand-off between them to get wrong, and memory stays bounded: the log is the buffer.
 Stores take part only through :class:`StreamSource` (read batches after a position, store a cursor).
+
+A durable stream handles batches only while it holds its name. Most holds last as long as the process; a
+hold that can be lost while the process lives (:class:`LosableHold`: PostgreSQL's, with its database session)
+is confirmed before every read and every handler call, which costs no round trip while it is held. One that
+was lost is taken back before anything else is handled, or the stream stops with DurableStreamLost.
 """
 
 from __future__ import annotations
@@ -14,9 +19,9 @@ import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from ._errors import EventStoreError, StoreClosed
+from ._errors import DurableStreamLost, EventStoreError, StoreClosed
 from ._matching import Filters
 from ._model import EventRecord
 from ._notify import Notifier
@@ -39,6 +44,21 @@ class Hold(Protocol):
     """The exclusive hold on a durable name; released exactly once, idempotently."""
 
     def release(self) -> None: ...
+
+
+@runtime_checkable
+class LosableHold(Hold, Protocol):
+    """A hold that can be lost while its process lives, e.g. with the database session that holds it."""
+
+    def confirm(self, stored_cursor: int) -> None:
+        """Return once the name is known to be held, taking it back first if it was lost.
+
+        Cheap while held (no round trip). Taking it back succeeds only if no other holder has the name and
+        its stored cursor is still ``stored_cursor`` (the last cursor this stream stored), which proves no
+        other stream handled it meanwhile; otherwise raise DurableStreamLost. Raise BackendError when the
+        database cannot be asked now: the stream tries again later and handles nothing until then.
+        """
+        ...
 
 
 class StreamSource(Protocol):
@@ -88,6 +108,8 @@ class EventStream:
         self._handler = handler
         self._durable_name = durable_name
         self._hold = hold
+        self._losable = hold if isinstance(hold, LosableHold) else None
+        self._lost = False
         self._on_error = on_error
         self._poll_interval = poll_interval
         self._position = position
@@ -109,7 +131,7 @@ class EventStream:
 
     @property
     def failure(self) -> BaseException | None:
-        """The last exception raised by the handler, or ``None``."""
+        """The last exception raised by the handler (or DurableStreamLost), or ``None``."""
         return self._failure
 
     @property
@@ -137,7 +159,7 @@ class EventStream:
         """Wait until every matching batch up to ``sequence_number`` was handled.
 
         Returns ``False`` on timeout or when the stream was unsubscribed first; raises the stream's failure
-        if a durable stream stopped because its handler raised.
+        if a durable stream stopped because its handler raised or it lost its hold (DurableStreamLost).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._progress:
@@ -174,26 +196,32 @@ class EventStream:
             while not self._stop_requested:
                 seen = self._source.notifier.version()
                 try:
+                    self._confirm_hold()
                     batches, horizon = self._source.read_batches(self._position, self._filters)
+                    for batch in batches:
+                        if self._stop_requested:
+                            return
+                        self._confirm_hold()
+                        if not self._deliver(batch):
+                            return
+                        self._advance(batch[-1].sequence_number)
+                        if time.monotonic() - last_flush >= CURSOR_FLUSH_SECONDS:
+                            self._flush_cursor()
+                            last_flush = time.monotonic()
                 except StoreClosed:
+                    return
+                except DurableStreamLost as exc:
+                    self._lost = True
+                    self._report(exc, "durable stream %s lost its hold on its name; stopped")
                     return
                 except EventStoreError as exc:
                     if self._stop_requested:
                         return
-                    logger.warning("stream %s could not read the log; retrying", self.id, exc_info=exc)
+                    logger.warning("stream %s could not reach the store; retrying", self.id, exc_info=exc)
                     self._sleep(retry_delay)
                     retry_delay = min(retry_delay * 2, RETRY_MAX_SECONDS)
                     continue
                 retry_delay = RETRY_FIRST_SECONDS
-                for batch in batches:
-                    if self._stop_requested:
-                        return
-                    if not self._deliver(batch):
-                        return
-                    self._advance(batch[-1].sequence_number)
-                    if time.monotonic() - last_flush >= CURSOR_FLUSH_SECONDS:
-                        self._flush_cursor()
-                        last_flush = time.monotonic()
                 if horizon > self._position:
                     self._advance(horizon)
                 if not batches:
@@ -217,13 +245,19 @@ class EventStream:
             return False
         return True
 
+    def _confirm_hold(self) -> None:
+        """Make sure this stream still holds its name before it reads or handles (see LosableHold)."""
+        if self._losable is not None:
+            self._losable.confirm(self._stored_position)
+
     def _advance(self, position: int) -> None:
         with self._progress:
             self._position = position
             self._progress.notify_all()
 
     def _flush_cursor(self) -> None:
-        if self._durable_name is None or self._position <= self._stored_position:
+        # A stream that lost its name stores nothing more: the name's cursor belongs to its next holder.
+        if self._durable_name is None or self._lost or self._position <= self._stored_position:
             return
         position = self._position
         try:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from factstr import DurableStreamActive, EventRecord, InvalidInput
+from factstr import DurableStreamActive, EventRecord, InvalidInput, NewEvent
 from factstr.projections import (
     OnDemandQueryModel,
     QueryModel,
@@ -40,6 +40,54 @@ def test_inspect_shows_cursor_lag_and_state(backend: Backend) -> None:
     assert info is not None
     assert (info.name, info.cursor, info.head, info.lag, info.running) == ("totals", 2, 3, 1, False)
     assert info.state == expected(range(1, 3))
+
+
+def other() -> NewEvent:
+    """A fact no test model matches."""
+    return NewEvent("Other", {"n": 0})
+
+
+def test_a_caught_up_model_has_lag_zero_when_the_last_facts_do_not_match(backend: Backend) -> None:
+    store = backend.open()
+    store.append([counted(1), counted(2)])
+    store.append([other()])
+    store.append([other(), other()])
+    with OnDemandQueryModel(store, model()) as on_demand:
+        on_demand.read()
+    info = inspect(store, model())
+    assert info is not None
+    assert (info.cursor, info.head, info.lag) == (2, 5, 0)
+    assert [entry.lag for entry in query_models(store)] == [0]
+
+
+def test_lag_counts_from_the_first_matching_fact_not_folded_in(backend: Backend) -> None:
+    store = backend.open()
+    store.append([counted(1)])
+    with OnDemandQueryModel(store, model()) as on_demand:
+        on_demand.read()
+    store.append([other(), other()])  # 2, 3: nothing to fold
+    store.append([counted(4)])  # 4: to fold
+    store.append([other()])  # 5
+    info = inspect(store, model())
+    assert info is not None and (info.cursor, info.head, info.lag) == (1, 5, 2)
+
+
+def test_a_rebuilt_model_has_lag_zero_when_the_last_facts_do_not_match(backend: Backend) -> None:
+    store = backend.open()
+    store.append([counted(1), other()])
+    rebuild(store, model())
+    info = inspect(store, model())
+    assert info is not None and (info.cursor, info.head, info.lag) == (1, 2, 0)
+
+
+def test_a_running_model_reaches_lag_zero_past_facts_it_does_not_match(backend: Backend) -> None:
+    store = backend.open()
+    with run_continuous(store, model()) as running:
+        store.append([counted(1)])
+        last = store.append([other()]).last_sequence_number
+        assert running.wait_until(last, WAIT)
+        info = inspect(store, "totals")
+        assert info is not None and (info.cursor, info.lag, info.running) == (1, 0, True)
 
 
 def test_inspect_shows_a_running_model(backend: Backend) -> None:

@@ -243,6 +243,8 @@ ON CONFLICT (singleton) DO UPDATE SET version = excluded.version
 """
 # Transaction-level: released at commit or rollback, so a crashed migrator cannot keep it.
 _LOCK_MIGRATION = "SELECT pg_advisory_xact_lock(%s)"
+# A migration may wait for another process's and rebuild indexes: the store's statement timeout is not for it.
+_NO_TIMEOUT = "SET LOCAL statement_timeout = 0"
 
 
 def notify_channel(schema: str) -> str:
@@ -268,6 +270,7 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> None:
         return sql.SQL(template).format(**{key: names[key] for key in names if "{" + key + "}" in template})
 
     with conn.transaction():
+        conn.execute(_NO_TIMEOUT)
         conn.execute(_LOCK_MIGRATION, [advisory_key("migrate", schema)])
         conn.execute(statement(_CREATE_SCHEMA))
         conn.execute(statement(_CREATE_VERSION_TABLE))

@@ -92,9 +92,12 @@ SELECT EXISTS (
 # --- connections -----------------------------------------------------------------------------------------
 
 # Custom plans always: a generic plan for ``payload @> $1`` cannot pick the index the actual value needs.
-# UTC, so that occurred_at comes back as an aware datetime in UTC.
+# UTC, so that occurred_at comes back as an aware datetime in UTC. No JIT: compiling a statement with many
+# predicates took minutes and ignored cancel requests meanwhile. The statement timeout (milliseconds, 0: none)
+# bounds what any one statement may cost the server.
 CONFIGURE_SESSION = (
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), set_config('TimeZone', 'UTC', false)"
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), set_config('TimeZone', 'UTC', false),"
+    " set_config('jit', 'off', false), set_config('statement_timeout', %s, false)"
 )
 
 # --- the filter compiler ---------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class PostgresStore(EventStore):
     ``url`` is a ``postgresql://`` URL or libpq connection string; a ``schema`` URL parameter or keyword picks
     the PostgreSQL schema, created and migrated on open. ``pool_size`` caps this store's pooled connections
     (it also keeps one connection for LISTEN once a stream runs, and one for durable holds once one is taken).
+    ``statement_timeout`` (seconds, default 30, 0 for none; also a URL parameter) bounds every statement.
     Raises BackendError naming host and port when the server cannot be reached, SchemaVersionError when the
     schema was written by a newer FACTSTR.
     """
@@ -76,9 +77,10 @@ class PostgresStore(EventStore):
         pool_timeout: float = DEFAULT_POOL_TIMEOUT,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         poll_interval: float = SAFETY_POLL_SECONDS,
+        statement_timeout: float | None = None,
     ) -> None:
         super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
-        self._target = target = parse_target(url, schema)
+        self._target = target = parse_target(url, schema, statement_timeout)
         with connect(target) as conn:
             with translate_errors(target, f"migrating schema {target.schema!r}"):
                 migrate(conn, target.schema)
@@ -276,6 +278,9 @@ class PostgresStore(EventStore):
         return bool(rows[0][0])
 
     # --- lifecycle ---------------------------------------------------------------------------------------
+
+    def _cancel_statement(self, thread_id: int) -> bool:
+        return self._pool.cancel(thread_id)
 
     def _ensure_listener(self) -> None:
         """Start watching other processes' commits when the first stream reads (writers never need it)."""

@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from .._model import JSON
+from .._model import JSON, EventQuery
 from .._store import EventStore
-from .._validation import check_durable_name
+from .._validation import check_durable_name, filters_from_json, filters_to_query
 from ._catch_up import catch_up
 from ._fold import Fold
 from ._model import QueryModel, S
@@ -59,10 +59,24 @@ def _info(store: EventStore, stored: StoredState, head: int) -> QueryModelInfo:
         name=stored.name,
         cursor=stored.cursor,
         head=head or None,
-        lag=max(head - stored.cursor, 0),
+        lag=_lag(store, stored, head),
         running=durable is not None and durable.active,
         state=msgspec.json.decode(stored.state_json),
     )
+
+
+def _lag(store: EventStore, stored: StoredState, head: int) -> int:
+    """The facts from the first matching one the state does not hold yet up to ``head``; 0 when caught up.
+
+    The cursor is the last matching fact folded in, so facts after it that do not match are nothing to wait
+    for: one index-backed lookup finds the first matching fact after the cursor.
+    """
+    facts = filters_to_query(filters_from_json(stored.fingerprint))
+    query = EventQuery(filters=facts.filters, min_sequence_number=stored.cursor, limit=1)
+    pending = store.query(query).event_records
+    if not pending or pending[0].sequence_number > head:
+        return 0  # (a fact committed after ``head`` was read is not counted)
+    return head - pending[0].sequence_number + 1
 
 
 def inspect(
@@ -70,7 +84,8 @@ def inspect(
 ) -> QueryModelInfo | None:
     """Return what is stored for a query model, or ``None`` if nothing is; ``state`` is plain JSON.
 
-    ``lag`` counts every fact after the cursor, matching or not: an upper bound of what is left to fold.
+    ``lag`` counts the facts from the first matching fact not folded in yet up to the head, matching or not
+    (an upper bound of what is left to read); it is 0 when every matching fact is folded in, whatever follows.
     """
     name = _name(model)
     with _StatesFor(store, state_store) as states:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+import anyio
+import anyio.to_thread
 import msgspec
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .._errors import ConditionalAppendConflict, EventStoreError, InvalidInput
+from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import DurableStreamInfo, EventQuery
 from .._validation import sequence_number_from_text
 from ._codec import (
@@ -45,6 +48,9 @@ logger = logging.getLogger("factstr.server")
 T = TypeVar("T")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+# /healthz answers within this many seconds, whatever the database does.
+HEALTH_TIMEOUT_SECONDS = 1.0
 
 
 def _state(request: Request) -> ServerState:
@@ -77,6 +83,65 @@ def endpoint(func: Endpoint) -> Endpoint:
             return problem_response(Problem(500, "internal_error", "the server failed; see its log"))
 
     return wrapper
+
+
+async def _cancellable(request: Request, call: Callable[[], T]) -> T:
+    """Run a store call in the thread pool; if the client goes away first, cancel its database statement.
+
+    The lock keeps the worker thread inside ``call`` while the cancel is sent, so that it can only reach
+    this call's statement, never one of the next request the same thread serves.
+    """
+    lock = threading.Lock()
+    thread: int | None = None
+    running = True
+    abandoned = False
+
+    def run() -> T:
+        nonlocal thread, running
+        with lock:
+            if abandoned:
+                raise _ClientGone()
+            thread = threading.get_ident()
+        try:
+            return call()
+        finally:
+            with lock:
+                running = False
+
+    def cancel() -> None:
+        nonlocal abandoned
+        with lock:
+            abandoned = True
+            if thread is not None and running:
+                _state(request).store._cancel_statement(thread)
+
+    work = asyncio.ensure_future(run_in_threadpool(run))
+    gone = asyncio.ensure_future(_client_gone(request))
+    try:
+        await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not work.done():
+        await run_in_threadpool(cancel)
+        try:
+            await work
+        except Exception as exc:
+            raise _ClientGone() from exc
+        raise _ClientGone()
+    return work.result()
+
+
+async def _client_gone(request: Request) -> None:
+    """Return when the client disconnects (the request body was read before)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+class _ClientGone(Problem):
+    """The client went away while its call ran: nobody reads the answer, and it is no failure of the server."""
+
+    def __init__(self) -> None:
+        super().__init__(499, "client_gone", "the client went away before the answer; its statement was cancelled")
 
 
 async def _body(request: Request, kind: type[T]) -> T:
@@ -118,7 +183,8 @@ async def append_if(request: Request) -> Response:
 async def query(request: Request) -> Response:
     state = _state(request)
     wire = await _body(request, QueryIn)
-    result = await run_in_threadpool(state.store.query, to_event_query(wire))
+    event_query = to_event_query(wire)
+    result = await _cancellable(request, lambda: state.store.query(event_query))
     return _json(result)
 
 
@@ -305,7 +371,22 @@ async def delete_durable_stream(request: Request) -> Response:
 
 @endpoint
 async def healthz(request: Request) -> Response:
-    return _json({"status": "ok", "head": await run_in_threadpool(_state(request).store.head)})
+    """Read the head, and say within HEALTH_TIMEOUT_SECONDS whether the database answers."""
+    store = _state(request).store
+    try:
+        with anyio.fail_after(HEALTH_TIMEOUT_SECONDS):
+            # Abandoned on timeout: the thread ends on its own (the store's connect and statement timeouts).
+            head_now = await anyio.to_thread.run_sync(store.head, abandon_on_cancel=True)
+    except TimeoutError:
+        logger.warning("health check: the database did not answer within %s s", HEALTH_TIMEOUT_SECONDS)
+        raise Problem(
+            503, "backend_error", f"the database is unavailable: no answer within {HEALTH_TIMEOUT_SECONDS:g} s"
+        ) from None
+    except BackendError as exc:
+        # Probes repeat every few seconds during an outage: one line each, not a traceback.
+        logger.warning("health check: the database is unavailable: %s", exc)
+        raise Problem(503, "backend_error", "the database is unavailable") from exc
+    return _json({"status": "ok", "head": head_now})
 
 
 @endpoint
