@@ -16,6 +16,7 @@ from ._errors import (
     InvalidInput,
     SchemaVersionError,
     StoreClosed,
+    StreamEnded,
     UnknownDurableStream,
 )
 from ._memory import MemoryStore
@@ -60,6 +61,7 @@ __all__ = [
     "SQLiteStore",
     "SchemaVersionError",
     "StoreClosed",
+    "StreamEnded",
     "UnknownDurableStream",
     "__version__",
     "connect",

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .._errors import BackendError, DurableStreamActive, EventStoreError, StoreClosed
+from .._errors import BackendError, DurableStreamActive, EventStoreError, StoreClosed, StreamEnded
 from .._matching import Filters
 from .._model import EventRecord
 from .._notify import Notifier
@@ -54,15 +54,29 @@ class _Progress(msgspec.Struct):
     position: int
 
 
-class StreamEnded(Exception):
-    """The server refused to continue a stream (e.g. its query became invalid); the stream stops."""
+class _EndingNotifier(Notifier):
+    """The remote stream's notifier; once the server refused to go on, asking it raises that refusal.
+
+    The stream runtime retries an EventStoreError raised while reading (the log may come back), and
+    StreamEnded is one, but a refusal is final: the runtime asks the notifier first on every turn, so raising
+    from there stops the stream with StreamEnded as its failure (on_error called), like any stopping error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: StreamEnded | None = None
+
+    def version(self) -> int:
+        if self.ended is not None:
+            raise self.ended
+        return super().version()
 
 
 class RemoteStream:
     """One server-sent event stream, adapted to the stream runtime (source and hold at once)."""
 
     def __init__(self, store: HTTPStore, transport: Transport, path: str, params: dict[str, str]) -> None:
-        self.notifier = Notifier()
+        self.notifier = _EndingNotifier()
         self._store = store
         self._transport = transport
         self._path = path
@@ -78,7 +92,6 @@ class RemoteStream:
         self._response: http.client.HTTPResponse | None = None
         self._connection: http.client.HTTPConnection | None = None
         self._closing = False
-        self._fatal: BaseException | None = None
         self._reader: threading.Thread | None = None
 
     # --- opening ------------------------------------------------------------------------------------------
@@ -169,8 +182,7 @@ class RemoteStream:
                 reason = f"reconnect failed: {exc}"  # the server may be restarting, or still holds the name
                 delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
             except EventStoreError as exc:
-                with self._condition:
-                    self._fatal = StreamEnded(f"the server refused to resume the stream: {exc}")
+                self.notifier.ended = StreamEnded(f"the server refused to resume the stream: {exc}")
                 self.notifier.notify()
                 return False
 
@@ -215,8 +227,6 @@ class RemoteStream:
     def read_batches(self, after: int, filters: Filters) -> tuple[list[list[EventRecord]], int]:
         """Return the batches received so far (the server already filtered them) and how far it read."""
         with self._condition:
-            if self._fatal is not None:
-                raise self._fatal
             if self._closing and not self._queue:
                 raise StoreClosed()
             batches = list(self._queue)
