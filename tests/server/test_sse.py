@@ -179,3 +179,38 @@ def test_a_slow_reader_blocks_neither_appends_nor_other_streams() -> None:
                     served.store.append([NewEvent("e", {"i": i, "pad": "x" * 2000})])
                 assert time.monotonic() - started < 10
                 assert witness.wait_until(300, timeout=10)
+
+
+def test_an_acknowledgement_above_what_the_stream_delivered_is_refused_and_changes_nothing(served: Served) -> None:
+    with served.http.stream("GET", "/streams/durable/overreach") as response:
+        sse = SSE(response)
+        stream_id = sse.next_of("ready")[1]["stream_id"]
+        refused = served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 10**12})
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_input")
+        for _ in range(60):
+            append(served, "e")
+        assert sse.next_of("message")[2] == "1"
+        beyond = served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 61})
+        assert (beyond.status_code, beyond.json()["code"]) == (422, "invalid_input")
+        assert served.http.delete(f"/streams/{stream_id}").status_code == 204
+    info = served.store.durable_stream("overreach")
+    assert info is not None and info.cursor is None
+    with served.http.stream("GET", "/streams/durable/overreach") as response:
+        sse = SSE(response)
+        assert sse.next_of("ready")[1]["position"] == 0
+        assert sse.next_of("message")[2] == "1"
+
+
+def test_an_acknowledgement_at_or_below_the_stored_cursor_changes_nothing(served: Served) -> None:
+    append(served, "a")
+    append(served, "b")
+    with served.http.stream("GET", "/streams/durable/repeat") as response:
+        sse = SSE(response)
+        stream_id = sse.next_of("ready")[1]["stream_id"]
+        assert sse.next_of("message")[2] == "1"
+        assert sse.next_of("message")[2] == "2"
+        for number in (2, 2, 1, 0):
+            assert served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": number}).status_code == 204
+        assert served.http.delete(f"/streams/{stream_id}").status_code == 204
+    info = served.store.durable_stream("repeat")
+    assert info is not None and info.cursor == 2

@@ -88,6 +88,7 @@ class RemoteStream:
         self._progress = 0
         self._handled = 0  # a durable stream: the last batch its handler returned from
         self._stream_id: str | None = None
+        self._delivered = 0  # the highest number the current server stream sent: the most it lets us acknowledge
         self._acked: dict[str, int] = {}  # per server stream id: a reconnect starts a new one
         self._response: http.client.HTTPResponse | None = None
         self._connection: http.client.HTTPConnection | None = None
@@ -137,6 +138,7 @@ class RemoteStream:
             connection.sock.settimeout(max(3 * ready.heartbeat_seconds, 1.0))
         with self._condition:
             self._connection, self._response, self._stream_id = connection, response, ready.stream_id
+            self._delivered = ready.position
         return ready.position
 
     # --- the reader thread --------------------------------------------------------------------------------
@@ -189,6 +191,7 @@ class RemoteStream:
     def _push(self, batch: list[EventRecord]) -> None:
         last = batch[-1].sequence_number
         with self._condition:
+            self._delivered = max(self._delivered, last)
             duplicate = last <= self._received
             handled = last <= self._handled
         if duplicate:
@@ -212,6 +215,7 @@ class RemoteStream:
 
     def _advance(self, position: int) -> None:
         with self._condition:
+            self._delivered = max(self._delivered, position)
             self._progress = max(self._progress, position)
             self._received = max(self._received, position)
         self.notifier.notify()
@@ -238,9 +242,15 @@ class RemoteStream:
         return batches, horizon
 
     def store_cursor(self, name: str, cursor: int) -> None:
-        """Acknowledge every batch up to ``cursor``: the server then stores it as the durable cursor."""
+        """Acknowledge every batch up to ``cursor``: the server then stores it as the durable cursor.
+
+        A server stream accepts acknowledgements only up to what it sent. After a reconnect the new stream
+        starts at the stored cursor and sends again what was handled but not stored; until it has, this
+        acknowledges what it sent so far (each resent batch is acknowledged as it arrives).
+        """
         with self._condition:
             stream_id = self._stream_id
+            cursor = min(cursor, self._delivered)
             if stream_id is None or cursor <= self._acked.get(stream_id, 0):
                 return
         self._transport.request("POST", f"/streams/{stream_id}/ack", {"sequence_number": cursor})

@@ -27,6 +27,7 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .._errors import InvalidInput
 from .._model import EventRecord
 from .._streams import EventStream
 from ._codec import records_to_wire
@@ -57,6 +58,7 @@ class Channel:
         self._attention = asyncio.Event()
         self._acked = 0
         self._taken = 0
+        self._delivered = 0
         self.closed = False
 
     def put(self, batch: list[EventRecord]) -> bool:
@@ -87,9 +89,26 @@ class Channel:
         """The last sequence number of the newest batch handed to the response (0: none)."""
         return self._taken
 
-    def ack(self, sequence_number: int) -> None:
-        """Record that the client handled everything up to ``sequence_number``."""
+    def delivered(self, position: int) -> None:
+        """Record that the client is told about everything up to ``position`` (its ready, a batch, a progress).
+
+        Called before the message goes out, so an acknowledgement can never arrive before its message counts.
+        """
         with self._condition:
+            self._delivered = max(self._delivered, position)
+
+    def ack(self, sequence_number: int) -> None:
+        """Record that the client handled everything up to ``sequence_number``.
+
+        Only what this stream delivered can be acknowledged: anything above it would move the stored cursor
+        past batches the client never saw, so it is refused and changes nothing. Acknowledging less than
+        before changes nothing either (the cursor never moves back).
+        """
+        with self._condition:
+            if sequence_number > self._delivered:
+                raise InvalidInput(
+                    f"cannot acknowledge {sequence_number}: this stream delivered up to {self._delivered}"
+                )
             self._acked = max(self._acked, sequence_number)
             self._condition.notify_all()
 
@@ -101,6 +120,7 @@ class Channel:
                 return None
             batch = self._items.popleft()
             self._taken = batch[-1].sequence_number
+            self._delivered = max(self._delivered, self._taken)
             self._condition.notify_all()
             return batch
 
@@ -300,6 +320,7 @@ class EventStreamResponse(Response):
         async def emit(chunk: bytes) -> None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
+        stream.channel.delivered(stream.start_position)
         await emit(
             sse_message(
                 {
@@ -331,6 +352,7 @@ class EventStreamResponse(Response):
                 stream.end_reason = "stopped"
                 break
             if position > sent:
+                stream.channel.delivered(position)
                 await emit(sse_message({"position": position}, event="progress", event_id=position))
                 sent = position
                 last_write = time.monotonic()
