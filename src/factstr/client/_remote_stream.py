@@ -76,7 +76,8 @@ class RemoteStream:
     """One server-sent event stream, adapted to the stream runtime (source and hold at once)."""
 
     def __init__(self, store: HTTPStore, transport: Transport, path: str, params: dict[str, str]) -> None:
-        self.notifier = _EndingNotifier()
+        self._ending = _EndingNotifier()
+        self.notifier: Notifier = self._ending
         self._store = store
         self._transport = transport
         self._path = path
@@ -184,7 +185,7 @@ class RemoteStream:
                 reason = f"reconnect failed: {exc}"  # the server may be restarting, or still holds the name
                 delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
             except EventStoreError as exc:
-                self.notifier.ended = StreamEnded(f"the server refused to resume the stream: {exc}")
+                self._ending.ended = StreamEnded(f"the server refused to resume the stream: {exc}")
                 self.notifier.notify()
                 return False
 

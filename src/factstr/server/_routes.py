@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .._errors import ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import DurableStreamInfo, EventQuery
@@ -55,13 +56,30 @@ def _json(value: object, status: int = 200) -> Response:
     return Response(encode(value), status, media_type="application/json")
 
 
+class _NoAnswer(Response):
+    """What a route returns when its client went away mid-request: there is nobody to answer."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return
+
+
 def endpoint(func: Endpoint) -> Endpoint:
-    """Turn every failure of a route into a coded JSON error; an unexpected one is logged, never shown."""
+    """Turn every failure of a route into a coded JSON error; an unexpected one is logged, never shown.
+
+    A client that leaves before its request arrived whole is not a failure of the server: nothing is logged
+    above INFO and nothing is answered (the metrics count it with status ``none``).
+    """
 
     @functools.wraps(func)
     async def wrapper(request: Request) -> Response:
         try:
             return await func(request)
+        except ClientDisconnect:
+            logger.info("client left during %s %s", request.method, request.url.path)
+            return _NoAnswer()
         except Problem as problem:
             return problem_response(problem)
         except EventStoreError as exc:
