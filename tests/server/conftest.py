@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from factstr import EventStore, connect
 from factstr.server import ServerThread, create_app
@@ -25,6 +26,7 @@ class Served:
     store: EventStore
     server: ServerThread
     http: httpx.Client
+    app: Starlette
 
     @property
     def url(self) -> str:
@@ -36,10 +38,11 @@ def serve(*, request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS, **options
     options.setdefault("progress_seconds", 0.02)
     with tempfile.TemporaryDirectory() as workdir:
         store = connect(f"sqlite:///{workdir}/server.db")
-        server = ServerThread(create_app(store, **options), request_timeout=request_timeout).start()
+        app = create_app(store, **options)
+        server = ServerThread(app, request_timeout=request_timeout).start()
         http = httpx.Client(base_url=server.url, timeout=10)
         try:
-            yield Served(store, server, http)
+            yield Served(store, server, http, app)
         finally:
             http.close()
             server.stop()

@@ -28,14 +28,13 @@ from ._security import (
     StreamQuota,
     token_matches,
 )
-from ._sse import ServerStream, StreamHub
+from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
 
 access_logger = logging.getLogger("factstr.server.access")
 stream_logger = logging.getLogger("factstr.server")
 
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 DEFAULT_PROGRESS_SECONDS = 0.2
-DEFAULT_QUEUE_BATCHES = 16
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,8 @@ class Settings:
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
-    queue_batches: int = DEFAULT_QUEUE_BATCHES
+    stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES
+    stream_stall_seconds: float = DEFAULT_STALL_SECONDS
     browser_rules: BrowserRules = field(default_factory=BrowserRules)
 
 
@@ -173,7 +173,8 @@ def create_app(
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
-    queue_batches: int = DEFAULT_QUEUE_BATCHES,
+    stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES,
+    stream_stall_seconds: float = DEFAULT_STALL_SECONDS,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
@@ -196,7 +197,8 @@ def create_app(
             max_streams_per_client=max_streams_per_client,
             heartbeat_seconds=heartbeat_seconds,
             progress_seconds=progress_seconds,
-            queue_batches=queue_batches,
+            stream_buffer_bytes=stream_buffer_bytes,
+            stream_stall_seconds=stream_stall_seconds,
             browser_rules=BrowserRules.of(allowed_hosts, [*allowed_origins, *cors_origins]),
         ),
     )

@@ -209,12 +209,13 @@ async def _open_stream(request: Request, stream: ServerStream, register: Callabl
         heartbeat_seconds=state.settings.heartbeat_seconds,
         progress_seconds=state.settings.progress_seconds,
         on_close=state.stream_closed,
-        on_batch=lambda _batch: state.metrics.streamed(),
+        on_batch=state.metrics.streamed,
     )
 
 
-def _channel(capacity: int) -> Channel:
-    return Channel(asyncio.get_running_loop(), capacity)
+def _channel(state: ServerState) -> Channel:
+    settings = state.settings
+    return Channel(asyncio.get_running_loop(), settings.stream_buffer_bytes, settings.stream_stall_seconds)
 
 
 @endpoint
@@ -231,7 +232,7 @@ async def stream_live(request: Request) -> Response:
     if start == "end":
         # Pin "the end" to a number so that the ready message says exactly where delivery starts.
         start = await run_in_threadpool(state.store.head) or 0
-    stream = ServerStream(kind="live", client=_client(request), channel=_channel(state.settings.queue_batches))
+    stream = ServerStream(kind="live", client=_client(request), channel=_channel(state))
     stream.start_position = start if isinstance(start, int) and not isinstance(start, bool) else 0
 
     def register() -> None:
@@ -247,7 +248,7 @@ async def stream_durable(request: Request) -> Response:
     stream_query = _stream_query(request)
     start = _start(request.query_params.get("start"), "beginning")
     reset = _flag(request, "reset")
-    channel = _channel(state.settings.queue_batches)
+    channel = _channel(state)
     stream = ServerStream(kind="durable", client=_client(request), channel=channel, durable_name=name)
 
     def register() -> None:
