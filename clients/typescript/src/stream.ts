@@ -175,7 +175,8 @@ export class EventStream {
 
   /**
    * Stop the stream: waits for a handler call in progress (and its acknowledgement), then closes the stream
-   * on the server, which releases a durable name before this resolves. Idempotent. Do not await it inside
+   * on the server, which stores the cursor of every acknowledged batch and releases a durable name before
+   * this resolves, so registering the name again delivers no handled batch twice. Idempotent. Do not await it inside
    * this stream's own handler (that handler call is what it waits for); call it without `await` there.
    */
   async unsubscribe(): Promise<void> {
@@ -302,7 +303,14 @@ export class EventStream {
     if (connection === undefined) return "lost";
     try {
       for await (const message of connection.events) {
-        if (this.state !== "open") return "lost";
+        if (this.state !== "open") {
+          // unsubscribe() is closing the stream: hand nothing more to the handler, but keep reading (and so
+          // keep the connection) until the server answered its DELETE. Dropping the connection here would
+          // let the server stop the stream before it took our last acknowledgement, and the next
+          // registration would deliver that batch again.
+          if (message.event === "end") return "unsubscribed";
+          continue;
+        }
         if (message.event === "message") {
           const batch = readRecords(parseAnswer(message.data, "batch"), "batch");
           if (batch.length === 0) continue;
