@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 
+import httpx
 import pytest
 from starlette.types import Scope
 
@@ -205,3 +208,32 @@ def test_a_non_loopback_listener_answers_any_host_unless_allowed_hosts_are_given
     assert BrowserRules().refusal(_scope("127.0.0.1:7117", local)) is None
     rebound = BrowserRules().refusal(_scope("evil.example:7117", local))
     assert rebound is not None and rebound.code == "host_not_allowed"
+
+
+def test_factstr_serve_takes_the_browser_and_timeout_options(tmp_path: Path) -> None:
+    from tests.cli.test_serve import start_server
+
+    process, url = start_server(
+        tmp_path,
+        "--store",
+        "memory://",
+        "--allowed-host",
+        "factstr.test",
+        "--allowed-origin",
+        "https://app.example",
+        "--request-timeout",
+        "0.5",
+    )
+    try:
+        assert httpx.get(url + "/head", headers={"Host": "factstr.test"}).status_code == 200
+        assert httpx.get(url + "/head", headers={"Host": "evil.example"}).status_code == 403
+        allowed = httpx.post(url + "/append", json=APPEND, headers={"Origin": "https://app.example"})
+        assert allowed.status_code == 200
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as connection:
+            connection.sendall(b"GET /head HTTP/1.1\r\nHost: factstr.test\r\n")
+            connection.settimeout(10)
+            assert connection.recv(1024).startswith(b"HTTP/1.1 408")
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
