@@ -25,6 +25,7 @@ import { type ServerSentEvent, readServerSentEvents } from "./sse.js";
 import type { Deadline, Transport } from "./transport.js";
 import type { EventRecord } from "./types.js";
 import {
+  durablePath,
   parseAnswer,
   readDurableStreamInfo,
   readProgress,
@@ -428,7 +429,7 @@ export class EventStream {
     const giveUpAt = Date.now() + STORED_CURSOR_WAIT_MS;
     for (;;) {
       try {
-        const path = `/durable_streams/${encodeURIComponent(name)}`;
+        const path = durablePath("/durable_streams/", name);
         const text = await this.transport.request({ method: "GET", path });
         const cursor = readDurableStreamInfo(parseAnswer(text, "durable stream info")).cursor;
         if (cursor !== null && cursor >= acknowledged.sequenceNumber) return;

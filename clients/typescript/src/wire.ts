@@ -77,6 +77,24 @@ export function requestBody(value: WritableValue): string {
   }
 }
 
+/**
+ * The path of a durable name under `prefix`, percent-encoded so that the server sees exactly this name.
+ *
+ * URLs resolve the path segments `.` and `..` (also written `%2E`) before a request is sent, so those two
+ * names cannot be reached through `fetch`; they are refused here instead of reaching another route. A name
+ * with a lone surrogate is not a string the server could receive either.
+ */
+export function durablePath(prefix: string, name: string): string {
+  if (name === "." || name === "..") {
+    throw new InvalidInput(`the durable name ${JSON.stringify(name)} cannot be written in a URL path`);
+  }
+  try {
+    return prefix + encodeURIComponent(name);
+  } catch (error) {
+    throw new InvalidInput("a durable name must be well-formed Unicode (no lone surrogates)", { cause: error });
+  }
+}
+
 class Shape {
   constructor(private readonly what: string) {}
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -166,6 +168,42 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+class _NameConvertor(Convertor[str]):
+    """Matches any durable name in a path, newlines included.
+
+    Starlette's ``path`` convertor stops at a newline, and ``$`` let a trailing one slip through, so
+    ``victim%0A`` reached ``victim``. The route reads the name itself from the raw path (:func:`_durable_name`).
+    """
+
+    regex = "[\\s\\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("durable_name", _NameConvertor())
+
+
+def _durable_name(request: Request, prefix: str, suffix: str = "") -> str:
+    """The durable name of a request, exactly as the client percent-encoded it.
+
+    Read from the raw path, not the decoded one: the server decodes paths leniently (``%ff`` becomes U+FFFD,
+    so two names could meet in one), while a name must be UTF-8 after percent-decoding or it is refused.
+    """
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    head = (request.scope.get("root_path", "") + prefix).encode()
+    if not raw.startswith(head) or not raw.endswith(suffix.encode()):
+        raise Problem(404, "not_found", "write the route's own part of the path without percent-encoding")
+    encoded = raw[len(head) : len(raw) - len(suffix)]
+    try:
+        return urllib.parse.unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the durable name in the path is not UTF-8 once percent-decoded") from exc
+
+
 def _flag(request: Request, name: str) -> bool:
     text = request.query_params.get(name, "false").lower()
     if text in ("true", "1"):
@@ -244,7 +282,7 @@ async def stream_live(request: Request) -> Response:
 @endpoint
 async def stream_durable(request: Request) -> Response:
     state = _state(request)
-    name = request.path_params["name"]
+    name = _durable_name(request, "/streams/durable/")
     stream_query = _stream_query(request)
     start = _start(request.query_params.get("start"), "beginning")
     reset = _flag(request, "reset")
@@ -298,7 +336,7 @@ async def list_durable_streams(request: Request) -> Response:
 
 @endpoint
 async def get_durable_stream(request: Request) -> Response:
-    name = request.path_params["name"]
+    name = _durable_name(request, "/durable_streams/")
     info = await run_in_threadpool(_state(request).store.durable_stream, name)
     if info is None:
         raise Problem(404, "unknown_durable_stream", f"no durable stream named {name!r}")
@@ -308,13 +346,15 @@ async def get_durable_stream(request: Request) -> Response:
 @endpoint
 async def reset_durable_stream(request: Request) -> Response:
     wire = await _body(request, ResetIn)
-    await run_in_threadpool(_state(request).store.reset_durable_stream, request.path_params["name"], wire.position)
+    name = _durable_name(request, "/durable_streams/", "/reset")
+    await run_in_threadpool(_state(request).store.reset_durable_stream, name, wire.position)
     return Response(status_code=204)
 
 
 @endpoint
 async def delete_durable_stream(request: Request) -> Response:
-    await run_in_threadpool(_state(request).store.delete_durable_stream, request.path_params["name"])
+    name = _durable_name(request, "/durable_streams/")
+    await run_in_threadpool(_state(request).store.delete_durable_stream, name)
     return Response(status_code=204)
 
 
@@ -352,13 +392,13 @@ ROUTES = [
     Route("/query", query, methods=["POST"]),
     Route("/head", head, methods=["GET"]),
     Route("/streams/live", stream_live, methods=["GET"]),
-    Route("/streams/durable/{name:path}", stream_durable, methods=["GET"]),
+    Route("/streams/durable/{name:durable_name}", stream_durable, methods=["GET"]),
     Route("/streams/{stream_id}/ack", ack_stream, methods=["POST"]),
     Route("/streams/{stream_id}", close_stream, methods=["DELETE"]),
     Route("/durable_streams", list_durable_streams, methods=["GET"]),
-    Route("/durable_streams/{name:path}/reset", reset_durable_stream, methods=["POST"]),
-    Route("/durable_streams/{name:path}", get_durable_stream, methods=["GET"]),
-    Route("/durable_streams/{name:path}", delete_durable_stream, methods=["DELETE"]),
+    Route("/durable_streams/{name:durable_name}/reset", reset_durable_stream, methods=["POST"]),
+    Route("/durable_streams/{name:durable_name}", get_durable_stream, methods=["GET"]),
+    Route("/durable_streams/{name:durable_name}", delete_durable_stream, methods=["DELETE"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
