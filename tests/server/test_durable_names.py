@@ -83,7 +83,8 @@ def test_every_listed_name_is_reachable_with_raw_requests(served: Served) -> Non
         assert served.http.post(f"/durable_streams/{_quoted(name)}/reset", json={"position": 0}).status_code == 204
         with served.http.stream("GET", f"/streams/durable/{_quoted(name)}") as response:
             assert response.status_code == 200, name
-            stream_id = SSE(response).next_of("ready")[1]["stream_id"]
+            sse = SSE(response)  # keep it: dropping its line iterator closes the response
+            stream_id = sse.next_of("ready")[1]["stream_id"]
             assert served.http.delete(f"/streams/{stream_id}").status_code == 204  # returns once released
         assert served.http.delete(f"/durable_streams/{_quoted(name)}").status_code == 204
     assert served.store.durable_streams() == []
