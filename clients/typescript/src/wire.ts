@@ -70,7 +70,7 @@ export function parseAnswer(text: string, what: string): LosslessValue {
 /** Write a request body; a value JSON cannot hold is the caller's mistake (InvalidInput). */
 export function requestBody(value: WritableValue): string {
   try {
-    return stringifyJson(value);
+    return stringifyJson(value, OPAQUE_KEYS);
   } catch (error) {
     if (error instanceof JsonError) throw new InvalidInput(`not a JSON value: ${error.message}`, { cause: error });
     throw error;
