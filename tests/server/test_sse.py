@@ -307,6 +307,6 @@ def test_closing_a_durable_stream_with_unacknowledged_batches_logs_no_warning(
         sse.next_of("message")  # not acknowledged: the holder waits for it when the stream is closed
         assert served.http.delete(f"/streams/{stream_id}").status_code == 204
         assert sse.next_of("end")[1] == {"reason": "unsubscribed"}
+    # The holder stopped (raising ClientGone at the unacknowledged batch) before DELETE answered.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
-    assert any("ended (unsubscribed)" in r.getMessage() for r in caplog.records)
     assert served.store.durable_stream("quiet").cursor is None  # type: ignore[union-attr]
