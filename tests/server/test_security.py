@@ -203,6 +203,7 @@ def test_a_non_loopback_listener_answers_any_host_unless_allowed_hosts_are_given
     assert restricted.refusal(_scope("factstr.example.com", public)) is None
     refused = restricted.refusal(_scope("evil.example", public))
     assert refused is not None and refused.code == "host_not_allowed"
+    assert restricted.refusal(_scope("10.1.2.3:7117", public)) is None  # a probe by address
     # Requests from this machine to a 0.0.0.0 listener come over loopback: the loopback rule applies to them.
     local = ("127.0.0.1", 7117)
     assert BrowserRules().refusal(_scope("127.0.0.1:7117", local)) is None

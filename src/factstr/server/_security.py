@@ -108,7 +108,9 @@ class BrowserRules:
             # A connection to a loopback address: a page that made a browser resolve its own name to this
             # machine (DNS rebinding) sends that name. Only loopback names with this very port are ours.
             return is_loopback(name) and port == server[1]
-        return not self.allowed_hosts
+        # An address is never a rebound name (a page at http://10.0.0.5/ talks to 10.0.0.5 itself), and probes
+        # such as Kubernetes' send the pod's address: only names need listing.
+        return not self.allowed_hosts or _is_address(name)
 
     def _foreign(self, headers: Headers, host: str | None) -> bool:
         """Whether the request comes from a browser page of another origin that is not allowed."""
@@ -138,6 +140,14 @@ def _split_host(host: str, scheme: str) -> tuple[str, int | None]:
     if not port_text:
         return name, default
     return (name, int(port_text)) if port_text.isascii() and port_text.isdigit() else (host, None)
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _has_body(headers: Headers) -> bool:
