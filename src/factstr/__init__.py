@@ -17,6 +17,7 @@ from ._errors import (
     InvalidInput,
     SchemaVersionError,
     StoreClosed,
+    StreamEnded,
     UnknownDurableStream,
 )
 from ._memory import MemoryStore
@@ -62,6 +63,7 @@ __all__ = [
     "SQLiteStore",
     "SchemaVersionError",
     "StoreClosed",
+    "StreamEnded",
     "UnknownDurableStream",
     "__version__",
     "connect",

@@ -11,6 +11,7 @@ Every error a store raises derives from :class:`EventStoreError`::
     │   └── UnknownDurableStream       admin call on a durable name that has no stored cursor
     ├── StoreClosed                    a programmer error: the store was closed
     ├── SchemaVersionError             the database was written by a newer FACTSTR
+    ├── StreamEnded                    a remote stream the server refused to go on with (HTTP client)
     └── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
         ├── AppendOutcomeUnknown       the connection died while an append was committing
         └── DurableStreamLost          a running durable stream lost its hold with its database session
@@ -85,6 +86,12 @@ class StoreClosed(EventStoreError):
 
 class SchemaVersionError(EventStoreError):
     """Raised when opening a database whose schema is newer than this version of FACTSTR understands."""
+
+    __module__ = "factstr"
+
+
+class StreamEnded(EventStoreError):
+    """Raised as a remote stream's failure when the server refused to resume it; the stream has stopped."""
 
     __module__ = "factstr"
 

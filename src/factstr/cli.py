@@ -168,8 +168,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_streams_per_client=args.max_streams_per_client,
             heartbeat_seconds=args.heartbeat_seconds,
             cors_origins=args.cors_origin or (),
+            allowed_hosts=args.allowed_host or (),
+            allowed_origins=args.allowed_origin or (),
+            stream_buffer_bytes=args.stream_buffer_bytes,
+            stream_stall_seconds=args.stream_stall_seconds,
         )
-        server = make_server(app, args.host, args.port)
+        server = make_server(app, args.host, args.port, request_timeout=args.request_timeout)
         logging.getLogger("factstr.server").info(
             "serving %s on http://%s:%d", args.store, args.host, args.port, extra={"store": args.store}
         )
@@ -578,6 +582,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-streams-per-client", type=int, default=64, help="open streams per client address")
     serve.add_argument("--heartbeat-seconds", type=float, default=15.0, help="SSE heartbeat interval")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="allow a browser origin (repeatable)")
+    serve.add_argument(
+        "--allowed-host", action="append", metavar="HOST", help="also answer this Host header: name, name:port or *"
+    )
+    serve.add_argument(
+        "--allowed-origin", action="append", metavar="ORIGIN", help="let pages of this origin change things (no CORS)"
+    )
+    serve.add_argument("--request-timeout", type=float, default=30.0, help="seconds to send a whole request")
+    serve.add_argument("--stream-buffer-bytes", type=int, default=1024 * 1024, help="bytes queued per stream")
+    serve.add_argument(
+        "--stream-stall-seconds", type=float, default=60.0, help="end a stream whose client reads nothing this long"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     append = command("append", "Append one event, or the NDJSON events read from stdin as one batch.", cmd_append)

@@ -10,9 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from factstr import EventStore, connect
 from factstr.server import ServerThread, create_app
+from factstr.server._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS
+
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -22,21 +26,23 @@ class Served:
     store: EventStore
     server: ServerThread
     http: httpx.Client
+    app: Starlette
 
     @property
     def url(self) -> str:
         return self.server.url
 
 
-def serve(**options: Any) -> Iterator[Served]:
+def serve(*, request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS, **options: Any) -> Iterator[Served]:
     options.setdefault("heartbeat_seconds", 0.3)
     options.setdefault("progress_seconds", 0.02)
     with tempfile.TemporaryDirectory() as workdir:
         store = connect(f"sqlite:///{workdir}/server.db")
-        server = ServerThread(create_app(store, **options)).start()
+        app = create_app(store, **options)
+        server = ServerThread(app, request_timeout=request_timeout).start()
         http = httpx.Client(base_url=server.url, timeout=10)
         try:
-            yield Served(store, server, http)
+            yield Served(store, server, http, app)
         finally:
             http.close()
             server.stop()

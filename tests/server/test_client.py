@@ -7,14 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
+import factstr
 from factstr import (
     BackendError,
     ConditionalAppendConflict,
+    EventFilter,
     EventQuery,
     EventRecord,
     EventStore,
+    EventStoreError,
     InvalidInput,
     NewEvent,
+    StreamEnded,
     connect,
 )
 from factstr.client import HTTPStore
@@ -94,3 +98,31 @@ def test_durable_stream_resumes_after_a_server_restart(sqlite_store: EventStore)
     assert [[r.sequence_number for r in batch] for batch in received] == [[1], [2]]
     info = sqlite_store.durable_stream("survivor")
     assert info is not None and (info.cursor, info.active) == (2, False)
+
+
+def test_stream_ended_is_part_of_the_error_tree() -> None:
+    assert issubclass(StreamEnded, EventStoreError)
+    assert StreamEnded.__module__ == "factstr" and "StreamEnded" in factstr.__all__
+
+
+def test_a_durable_stream_the_server_refuses_to_resume_fails_with_stream_ended(sqlite_store: EventStore) -> None:
+    first = _server(sqlite_store)
+    port = first.port
+    errors: list[BaseException] = []
+    client = HTTPStore(first.url)
+    try:
+        stream = client.stream_all_durable("refused", lambda batch: None, on_error=errors.append)
+        client.append([NewEvent("before", {})])
+        assert stream.wait_until(1, timeout=10)
+        first.stop()
+        # While the server is down, the name is registered again with another query: resuming is refused.
+        other = EventQuery(filters=[EventFilter(event_types=["other"])])
+        sqlite_store.stream_to_durable("refused", other, lambda batch: None, reset=True).unsubscribe()
+        with _server(sqlite_store, port=port):
+            with pytest.raises(StreamEnded, match="durable stream"):
+                stream.wait_until(2, timeout=20)
+            assert not stream.running
+    finally:
+        client.close()
+    assert len(errors) == 1 and isinstance(errors[0], StreamEnded)
+    assert isinstance(stream.failure, StreamEnded)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import socket
+import time
 from typing import Any
 
 import pytest
 
-from .conftest import Served, serve
+from .conftest import JSON, Served, serve
 
 BAD_BODIES: list[tuple[str, str, bytes]] = [
     ("malformed-json", "/append", b'{"events": [}'),
@@ -81,7 +86,7 @@ def test_bad_request_gets_a_coded_4xx(
 
 def test_body_above_the_limit_is_413_before_it_is_read() -> None:
     for served in serve(max_body_bytes=1000):
-        response = served.http.post("/append", content=b"x" * 5000)
+        response = served.http.post("/append", content=b"x" * 5000, headers=JSON)
         assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
 
 
@@ -91,7 +96,7 @@ def test_streamed_body_above_the_limit_is_413() -> None:
             yield b"x" * 500
 
     for served in serve(max_body_bytes=1000):
-        response = served.http.post("/append", content=chunks())
+        response = served.http.post("/append", content=chunks(), headers=JSON)
         assert (response.status_code, response.json()["code"]) == (413, "payload_too_large")
 
 
@@ -99,3 +104,125 @@ def test_event_payload_above_the_store_limit_is_invalid_input(served: Served) ->
     big = {"events": [{"event_type": "a", "payload": "x" * (1024 * 1024 + 1)}]}
     response = served.http.post("/append", json=big)
     assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
+
+
+# --- below the app: what the HTTP parser refuses, slow and vanishing clients ------------------------------
+
+
+def _raw(served: Served, data: bytes, *, wait: float = 5.0) -> bytes:
+    """Send raw bytes on a fresh connection and return everything the server answers until it closes."""
+    with socket.create_connection((served.server.host, served.server.port)) as connection:
+        connection.sendall(data)
+        connection.settimeout(wait)
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            while chunk := connection.recv(65536):
+                answer += chunk
+        return answer
+
+
+def _json_error(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    assert b"content-type: application/json" in head.lower(), head
+    error: dict[str, Any] = json.loads(body)
+    return status, error
+
+
+MALFORMED: list[tuple[str, bytes]] = [
+    ("bad-content-length", b"POST /append HTTP/1.1\r\nHost: {host}\r\nContent-Length: abc\r\n\r\n"),
+    ("two-content-lengths", b"POST /append HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    ("control-character-in-url", b"GET /he\x01ad HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    ("not-ascii-in-url", b"GET /h\xffad HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+    ("nul-in-header", b"GET /head HTTP/1.1\r\nHost: {host}\r\nX-A: a\x00b\r\n\r\n"),
+    ("no-host", b"GET /head HTTP/1.1\r\n\r\n"),
+    ("garbage", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
+    ("endless-header", b"GET /head HTTP/1.1\r\nHost: {host}\r\nX-A: " + b"a" * 70_000),
+]
+
+
+@pytest.mark.parametrize(("label", "request_bytes"), MALFORMED, ids=[label for label, _ in MALFORMED])
+def test_what_the_http_parser_refuses_is_a_json_error_too(served: Served, label: str, request_bytes: bytes) -> None:
+    host = f"{served.server.host}:{served.server.port}".encode()
+    status, error = _json_error(_raw(served, request_bytes.replace(b"{host}", host)))
+    assert (status, error["code"]) == (400, "invalid_input")
+    assert served.store.head() is None
+
+
+def test_a_trailing_slash_is_a_json_404_never_a_redirect(served: Served) -> None:
+    for method, path in (("POST", "/append/"), ("POST", "/query/"), ("GET", "/head/"), ("GET", "/metrics/")):
+        response = served.http.request(method, path, json={} if method == "POST" else None)
+        assert (response.status_code, response.json()["code"]) == (404, "not_found"), (method, path)
+    assert served.store.head() is None
+
+
+def test_a_client_leaving_mid_body_is_no_error_and_no_500(served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    host = f"{served.server.host}:{served.server.port}"
+    head = f"POST /append HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            with socket.create_connection((served.server.host, served.server.port)) as connection:
+                connection.sendall(head.encode() + b'{"events": [')
+                time.sleep(0.05)
+        deadline = time.monotonic() + 10
+        while 'status="none"} 5' not in (text := served.http.get("/metrics").text):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
+    assert 'factstr_http_requests_total{route="/append",method="POST",status="none"} 5' in text
+    assert "5xx" not in text
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert served.store.head() is None
+
+
+def test_half_sent_requests_are_dropped_after_the_request_timeout() -> None:
+    for served in serve(request_timeout=0.5):
+        address = (served.server.host, served.server.port)
+        host = f"{served.server.host}:{served.server.port}"
+        partial_heads = [socket.create_connection(address) for _ in range(100)]
+        partial_bodies = [socket.create_connection(address) for _ in range(100)]
+        silent = [socket.create_connection(address) for _ in range(20)]
+        try:
+            for connection in partial_heads:
+                connection.sendall(f"GET /head HTTP/1.1\r\nHost: {host}\r\nX-Slow: ".encode())
+            for connection in partial_bodies:
+                connection.sendall(
+                    f"POST /append HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 100\r\n\r\n{".encode()
+                )
+            for connection in partial_heads:
+                connection.settimeout(10)
+                status, error = _json_error(_read_to_end(connection))
+                assert (status, error["code"]) == (408, "request_timeout")
+            for connection in [*partial_bodies, *silent]:
+                connection.settimeout(10)
+                _read_to_end(connection)  # the server closed it (a read of b"" ends it; a timeout would raise)
+            # A request that arrives whole in time is served as usual, and so is the next one.
+            assert served.http.get("/head").status_code == 200
+            assert served.store.head() is None
+        finally:
+            for connection in [*partial_heads, *partial_bodies, *silent]:
+                connection.close()
+
+
+def test_a_slow_but_whole_request_within_the_timeout_is_served() -> None:
+    for served in serve(request_timeout=3):
+        host = f"{served.server.host}:{served.server.port}"
+        body = json.dumps({"events": [{"event_type": "slow", "payload": {}}]}).encode()
+        head = (
+            f"POST /append HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        with socket.create_connection((served.server.host, served.server.port)) as connection:
+            for piece in (head[:20], head[20:], body[:5], body[5:]):
+                connection.sendall(piece)
+                time.sleep(0.2)
+            connection.settimeout(10)
+            assert _read_to_end(connection).startswith(b"HTTP/1.1 200")
+        assert served.store.head() == 1
+
+
+def _read_to_end(connection: socket.socket) -> bytes:
+    answer = b""
+    while chunk := connection.recv(65536):
+        answer += chunk
+    return answer

@@ -35,6 +35,6 @@ def test_every_route_is_documented_and_every_documented_path_exists() -> None:
     served = set()
     for route in ROUTES:
         assert isinstance(route, Route)
-        path = route.path.replace(":path}", "}")
+        path = route.path.replace(":durable_name}", "}")
         served |= {(path, method) for method in route.methods or () if method != "HEAD"}
     assert documented == served

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import threading
 import time
 import urllib.parse
@@ -11,6 +13,8 @@ import httpx
 import pytest
 
 from factstr import EventRecord, NewEvent
+from factstr.server._app import server_state
+from factstr.server._sse import ServerStream
 
 from .conftest import SSE, Served, append, serve
 
@@ -168,7 +172,7 @@ def test_graceful_shutdown_ends_streams_and_releases_durable_names() -> None:
 
 
 def test_a_slow_reader_blocks_neither_appends_nor_other_streams() -> None:
-    for served in serve(queue_batches=2):
+    for served in serve(stream_buffer_bytes=4096):
         with served.http.stream("GET", "/streams/live") as response:
             sse = SSE(response)
             sse.next_of("ready")  # then never read again: the socket buffers and the queue fill up
@@ -179,3 +183,130 @@ def test_a_slow_reader_blocks_neither_appends_nor_other_streams() -> None:
                     served.store.append([NewEvent("e", {"i": i, "pad": "x" * 2000})])
                 assert time.monotonic() - started < 10
                 assert witness.wait_until(300, timeout=10)
+
+
+def test_an_acknowledgement_above_what_the_stream_delivered_is_refused_and_changes_nothing(served: Served) -> None:
+    with served.http.stream("GET", "/streams/durable/overreach") as response:
+        sse = SSE(response)
+        stream_id = sse.next_of("ready")[1]["stream_id"]
+        refused = served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 10**12})
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_input")
+        for _ in range(60):
+            append(served, "e")
+        assert sse.next_of("message")[2] == "1"
+        beyond = served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 61})
+        assert (beyond.status_code, beyond.json()["code"]) == (422, "invalid_input")
+        assert served.http.delete(f"/streams/{stream_id}").status_code == 204
+    info = served.store.durable_stream("overreach")
+    assert info is not None and info.cursor is None
+    with served.http.stream("GET", "/streams/durable/overreach") as response:
+        sse = SSE(response)
+        assert sse.next_of("ready")[1]["position"] == 0
+        assert sse.next_of("message")[2] == "1"
+
+
+def test_an_acknowledgement_at_or_below_the_stored_cursor_changes_nothing(served: Served) -> None:
+    append(served, "a")
+    append(served, "b")
+    with served.http.stream("GET", "/streams/durable/repeat") as response:
+        sse = SSE(response)
+        stream_id = sse.next_of("ready")[1]["stream_id"]
+        assert sse.next_of("message")[2] == "1"
+        assert sse.next_of("message")[2] == "2"
+        for number in (2, 2, 1, 0):
+            assert served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": number}).status_code == 204
+        assert served.http.delete(f"/streams/{stream_id}").status_code == 204
+    info = served.store.durable_stream("repeat")
+    assert info is not None and info.cursor == 2
+
+
+# --- slow and stuck clients: memory bounded in bytes ---------------------------------------------------------
+
+
+def _stuck_client(served: Served, path: str) -> socket.socket:
+    """Open a stream on a raw socket with a small receive buffer, read its `ready`, then read nothing more."""
+    connection = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.connect((served.server.host, served.server.port))
+    host = f"{served.server.host}:{served.server.port}"
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    connection.settimeout(10)
+    received = b""
+    while b"event: ready" not in received:
+        received += connection.recv(4096)
+    return connection
+
+
+def _only_stream(served: Served) -> ServerStream:
+    (stream,) = server_state(served.app).hub._streams.values()
+    return stream
+
+
+def test_a_stuck_client_holds_at_most_the_stream_buffer_then_its_stream_ends() -> None:
+    limit = 64 * 1024
+    for served in serve(stream_buffer_bytes=limit, stream_stall_seconds=1.0):
+        connection = _stuck_client(served, "/streams/live")
+        try:
+            stream = _only_stream(served)
+            most = 0
+            for i in range(200):  # about 10 MB of batches for a client that reads nothing
+                served.store.append([NewEvent("e", {"i": i, "pad": "x" * 50_000})])
+                most = max(most, stream.channel.queued_bytes)
+            assert 0 < most <= limit, most
+            deadline = time.monotonic() + 10
+            while stream.running:
+                assert time.monotonic() < deadline, "the stuck client's stream did not end"
+                time.sleep(0.05)
+            assert stream.end_reason == "slow_consumer"
+            assert stream.channel.queued_bytes == 0
+            # When the client reads again, what was already in the socket comes, then `end`.
+            received = b""
+            while b"event: end" not in received:
+                chunk = connection.recv(1 << 20)
+                assert chunk, received[-300:]
+                received += chunk
+            assert b'data: {"reason":"slow_consumer"}' in received
+        finally:
+            connection.close()
+
+
+def test_a_stuck_durable_client_releases_its_name() -> None:
+    for served in serve(stream_buffer_bytes=16 * 1024, stream_stall_seconds=0.5):
+        for i in range(200):  # about 10 MB: more than the socket buffers between server and client hold
+            served.store.append([NewEvent("e", {"i": i, "pad": "x" * 50_000})])
+        connection = _stuck_client(served, "/streams/durable/stuck")
+        try:
+            deadline = time.monotonic() + 10
+            while served.store.durable_stream("stuck").active:  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "the stuck durable client kept its name"
+                time.sleep(0.05)
+            assert _only_stream(served).end_reason == "slow_consumer"
+            assert served.store.durable_stream("stuck").cursor is None  # type: ignore[union-attr]
+        finally:
+            connection.close()
+
+
+def test_a_batch_larger_than_the_stream_buffer_still_goes_through() -> None:
+    for served in serve(stream_buffer_bytes=1024):
+        with served.http.stream("GET", "/streams/live") as response:
+            sse = SSE(response)
+            sse.next_of("ready")
+            served.store.append([NewEvent("big", {"pad": "x" * 100_000}), NewEvent("big", {})])
+            served.store.append([NewEvent("small", {})])
+            assert [len(sse.next_of("message")[1]) for _ in range(2)] == [2, 1]
+
+
+def test_closing_a_durable_stream_with_unacknowledged_batches_logs_no_warning(
+    served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    append(served, "a")
+    append(served, "b")
+    with caplog.at_level(logging.INFO), served.http.stream("GET", "/streams/durable/quiet") as response:
+        sse = SSE(response)
+        stream_id = sse.next_of("ready")[1]["stream_id"]
+        sse.next_of("message")  # not acknowledged: the holder waits for it when the stream is closed
+        assert served.http.delete(f"/streams/{stream_id}").status_code == 204
+        assert sse.next_of("end")[1] == {"reason": "unsubscribed"}
+    # The holder stopped (raising ClientGone at the unacknowledged batch) before DELETE answered.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert served.store.durable_stream("quiet").cursor is None  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ import type {
   StreamStart,
 } from "./types.js";
 import {
+  durablePath,
   parseAnswer,
   readAppendResult,
   readDurableStreamInfo,
@@ -222,6 +223,3 @@ function startParam(start: StreamStart): string {
   return typeof start === "string" ? start : start.toString();
 }
 
-function durablePath(prefix: string, name: string): string {
-  return prefix + encodeURIComponent(name);
-}

@@ -11,6 +11,7 @@
  * │   ├── UnknownDurableStream       admin call on a durable name with no stored cursor
  * │   └── PayloadTooLarge            the request body is above the server's limit
  * ├── Unauthorized                   the bearer token is missing or wrong
+ * ├── Forbidden                      the server does not answer to this Host name (or this page's origin)
  * ├── TooManyStreams                 this client address has the server's maximum of open streams
  * ├── NotFound                       no such route or stream id on this server (or wrong method)
  * ├── StreamEnded                    the server refused to go on with a stream
@@ -112,6 +113,17 @@ export class Unauthorized extends FactstrError {
   }
 }
 
+/**
+ * Thrown when the server refuses the request before looking at it: its Host header names no address of the
+ * server (`host_not_allowed`: use the server's own address in `baseUrl`, or start it with `--allowed-host`),
+ * or it comes from a browser page of another origin (`origin_not_allowed`).
+ */
+export class Forbidden extends FactstrError {
+  constructor(message: string, options: Options & { code?: "host_not_allowed" | "origin_not_allowed" } = {}) {
+    super(message, { ...options, code: options.code ?? "host_not_allowed" });
+  }
+}
+
 /** Thrown when this client address already has the server's maximum number of open streams. */
 export class TooManyStreams extends FactstrError {
   constructor(message: string, options: Options = {}) {
@@ -190,6 +202,13 @@ export function errorFromAnswer(
       return new Unauthorized(message, options);
     case "too_many_streams":
       return new TooManyStreams(message, options);
+    case "host_not_allowed":
+    case "origin_not_allowed":
+      return new Forbidden(message, { ...options, code: body.code as "host_not_allowed" | "origin_not_allowed" });
+    case "unsupported_media_type":
+      return new InvalidInput(message, { ...options, code: "unsupported_media_type" });
+    case "request_timeout":
+      return new RequestTimeout(message, options);
     case "not_found":
       return new NotFound(message, options);
     case "method_not_allowed":

@@ -18,6 +18,7 @@ export {
   EmptyAppend,
   type ErrorCode,
   FactstrError,
+  Forbidden,
   InvalidInput,
   NotFound,
   PayloadTooLarge,

@@ -5,8 +5,10 @@
  * sequence numbers as JSON integers, so responses are read with {@link parseJson}: a small reader that keeps
  * the integer literal of every member named in `bigintKeys` as a `bigint`, and hands every member named in
  * `opaqueKeys` (event payloads, predicates) to `JSON.parse` untouched, so user data stays ordinary JSON
- * whatever its keys are called. {@link stringifyJson} writes `bigint` back as a JSON integer and refuses
- * what JSON cannot say (NaN, infinities, cycles, functions) instead of coercing it silently.
+ * whatever its keys are called. {@link stringifyJson} writes `bigint` back as a JSON integer (outside the
+ * opaque members: user data is plain JSON there, so a `bigint` in a payload or predicate is refused rather
+ * than sent as a number no reader on the other side can tell from one) and refuses what JSON cannot say (NaN,
+ * infinities, cycles, functions) instead of coercing it silently.
  */
 
 /** A JSON value as `JSON.parse` returns it: what an event's payload and a payload predicate may be. */
@@ -227,19 +229,36 @@ export type WritableValue =
   | readonly WritableValue[]
   | { readonly [key: string]: WritableValue };
 
-/** Write JSON text; `bigint` becomes a JSON integer. Throws {@link JsonError} for what JSON cannot hold. */
-export function stringifyJson(value: WritableValue): string {
+/**
+ * Write JSON text; `bigint` becomes a JSON integer, except inside the members named in `opaqueKeys` (user
+ * data), where it is refused. Throws {@link JsonError} for what JSON cannot hold.
+ */
+export function stringifyJson(value: WritableValue, opaqueKeys: ReadonlySet<string> = new Set()): string {
   const parts: string[] = [];
-  write(value, parts, new Set(), "$");
+  write(value, parts, { open: new Set(), opaqueKeys, inOpaque: false }, "$");
   return parts.join("");
 }
 
-function write(value: WritableValue, parts: string[], open: Set<object>, where: string): void {
+interface Writing {
+  readonly open: Set<object>;
+  readonly opaqueKeys: ReadonlySet<string>;
+  /** Inside user data: no bigint. */
+  readonly inOpaque: boolean;
+}
+
+function write(value: WritableValue, parts: string[], writing: Writing, where: string): void {
+  const open = writing.open;
   switch (typeof value) {
     case "string":
       parts.push(JSON.stringify(value));
       return;
     case "bigint":
+      if (writing.inOpaque) {
+        throw new JsonError(
+          `${where} is a bigint; payloads and predicates are plain JSON values: ` +
+            "pass a number (a safe integer) or a string instead",
+        );
+      }
       parts.push(value.toString());
       return;
     case "boolean":
@@ -264,7 +283,7 @@ function write(value: WritableValue, parts: string[], open: Set<object>, where: 
     parts.push("[");
     (value as readonly WritableValue[]).forEach((item, index) => {
       if (index > 0) parts.push(",");
-      write(item, parts, open, `${where}[${index}]`);
+      write(item, parts, writing, `${where}[${index}]`);
     });
     parts.push("]");
   } else {
@@ -279,7 +298,8 @@ function write(value: WritableValue, parts: string[], open: Set<object>, where: 
       if (!first) parts.push(",");
       first = false;
       parts.push(JSON.stringify(key), ":");
-      write(item, parts, open, `${where}.${key}`);
+      const opaque = writing.inOpaque || writing.opaqueKeys.has(key);
+      write(item, parts, opaque === writing.inOpaque ? writing : { ...writing, inOpaque: opaque }, `${where}.${key}`);
     }
     parts.push("}");
   }

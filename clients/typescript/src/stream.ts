@@ -26,7 +26,6 @@ import type { Deadline, Transport } from "./transport.js";
 import type { EventRecord } from "./types.js";
 import {
   parseAnswer,
-  readDurableStreamInfo,
   readProgress,
   readRecords,
   readStreamReady,
@@ -83,8 +82,6 @@ type Waiter = { readonly target: bigint; readonly settle: (reached: boolean | Er
 
 class Disconnected extends Error {}
 
-const STORED_CURSOR_WAIT_MS = 2_000;
-
 /** A running stream; returned by the client's `stream*` methods once the server registered it. */
 export class EventStream {
   /** Resolves once the stream stopped for good; after that the handler is never called again. */
@@ -98,8 +95,7 @@ export class EventStream {
   private running: Promise<void> = Promise.resolve();
   private inHandler: Promise<void> = Promise.resolve();
   private waiters: Waiter[] = [];
-  /** The last acknowledgement the server accepted, the next one to send, and the sender while it runs. */
-  private acknowledged: Acknowledgement | undefined;
+  /** The next acknowledgement to send, and the sender while it runs. */
   private pendingAcknowledgement: Acknowledgement | undefined;
   private acknowledging: Promise<void> | undefined;
   /** True while the handler runs: the connection is idle then on purpose, not dead. */
@@ -175,7 +171,8 @@ export class EventStream {
 
   /**
    * Stop the stream: waits for a handler call in progress (and its acknowledgement), then closes the stream
-   * on the server, which releases a durable name before this resolves. Idempotent. Do not await it inside
+   * on the server, which stores the cursor of every acknowledged batch and releases a durable name before
+   * this resolves, so registering the name again delivers no handled batch twice. Idempotent. Do not await it inside
    * this stream's own handler (that handler call is what it waits for); call it without `await` there.
    */
   async unsubscribe(): Promise<void> {
@@ -184,7 +181,6 @@ export class EventStream {
       this.wakeUp();
       await this.inHandler;
       await this.acknowledgementsSent();
-      await this.awaitStoredCursor();
       await this.closeOnServer();
       this.connection?.deadline.abort(new Disconnected("unsubscribed"));
       await this.running;
@@ -302,7 +298,14 @@ export class EventStream {
     if (connection === undefined) return "lost";
     try {
       for await (const message of connection.events) {
-        if (this.state !== "open") return "lost";
+        if (this.state !== "open") {
+          // unsubscribe() is closing the stream: hand nothing more to the handler, but keep reading (and so
+          // keep the connection) until the server answered its DELETE. Dropping the connection here would
+          // let the server stop the stream before it took our last acknowledgement, and the next
+          // registration would deliver that batch again.
+          if (message.event === "end") return "unsubscribed";
+          continue;
+        }
         if (message.event === "message") {
           const batch = readRecords(parseAnswer(message.data, "batch"), "batch");
           if (batch.length === 0) continue;
@@ -346,7 +349,6 @@ export class EventStream {
         // C6.1: the stream stops, the batch stays unacknowledged, and the name is released for a retry.
         this.state = "closing";
         await this.acknowledgementsSent();
-        await this.awaitStoredCursor();
         await this.closeOnServer();
         this.handling = false;
         this.finish({ reason: "failed", failure: error });
@@ -380,7 +382,6 @@ export class EventStream {
           path: `/streams/${encodeURIComponent(next.streamId)}/ack`,
           body: { sequence_number: next.sequenceNumber },
         });
-        this.acknowledged = next;
       } catch {
         // The connection is going away too: the server sends this batch again after reconnecting, and
         // deliver() acknowledges it then without calling the handler twice.
@@ -404,33 +405,6 @@ export class EventStream {
   }
 
   // --- stopping ---------------------------------------------------------------------------------------------
-
-  /**
-   * Before closing a durable stream, wait (briefly) until the server stored the cursor we acknowledged.
-   *
-   * The server moves the stored cursor a little after it accepted an acknowledgement, and a stream closed in
-   * between may keep the older cursor, so the next registration would hand already-handled batches to a
-   * handler again. Asking first costs one read when the cursor is already there, which is the usual case.
-   */
-  private async awaitStoredCursor(): Promise<void> {
-    const acknowledged = this.acknowledged;
-    const name = this.target.name;
-    if (name === undefined || acknowledged === undefined) return;
-    if (acknowledged.streamId !== this.connection?.ready.stream_id) return; // acknowledged to a lost connection
-    const giveUpAt = Date.now() + STORED_CURSOR_WAIT_MS;
-    for (;;) {
-      try {
-        const path = `/durable_streams/${encodeURIComponent(name)}`;
-        const text = await this.transport.request({ method: "GET", path });
-        const cursor = readDurableStreamInfo(parseAnswer(text, "durable stream info")).cursor;
-        if (cursor !== null && cursor >= acknowledged.sequenceNumber) return;
-      } catch {
-        return; // the server is unreachable: nothing to wait for
-      }
-      if (Date.now() >= giveUpAt) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-  }
 
   private async closeOnServer(): Promise<void> {
     const connection = this.connection;

@@ -70,10 +70,28 @@ export function parseAnswer(text: string, what: string): LosslessValue {
 /** Write a request body; a value JSON cannot hold is the caller's mistake (InvalidInput). */
 export function requestBody(value: WritableValue): string {
   try {
-    return stringifyJson(value);
+    return stringifyJson(value, OPAQUE_KEYS);
   } catch (error) {
     if (error instanceof JsonError) throw new InvalidInput(`not a JSON value: ${error.message}`, { cause: error });
     throw error;
+  }
+}
+
+/**
+ * The path of a durable name under `prefix`, percent-encoded so that the server sees exactly this name.
+ *
+ * URLs resolve the path segments `.` and `..` (also written `%2E`) before a request is sent, so those two
+ * names cannot be reached through `fetch`; they are refused here instead of reaching another route. A name
+ * with a lone surrogate is not a string the server could receive either.
+ */
+export function durablePath(prefix: string, name: string): string {
+  if (name === "." || name === "..") {
+    throw new InvalidInput(`the durable name ${JSON.stringify(name)} cannot be written in a URL path`);
+  }
+  try {
+    return prefix + encodeURIComponent(name);
+  } catch (error) {
+    throw new InvalidInput("a durable name must be well-formed Unicode (no lone surrogates)", { cause: error });
   }
 }
 

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { FactstrClient, Unauthorized } from "@factstr/client";
+import { FactstrClient, Forbidden, Unauthorized } from "@factstr/client";
 import { TestServer, unique } from "./server.js";
 
 const TOKEN = "s3cret-token";
@@ -39,4 +39,18 @@ test("with the token, appends, queries and durable streams work", async () => {
   await stream.unsubscribe();
   assert.deepEqual(seen, [result.last_sequence_number]);
   assert.equal((await client.durableStreams()).length, 1);
+});
+
+test("a request the server's browser rules refuse throws Forbidden with the server's code", async () => {
+  // Node's fetch lets a caller add an Origin header (a browser sets it itself): a foreign one is refused.
+  const foreign: typeof fetch = (input, init) =>
+    fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), origin: "https://evil.example" } });
+  const client = new FactstrClient({ baseUrl: server.url, token: TOKEN, fetch: foreign });
+  const error = await client.append([{ event_type: "forged", payload: 1 }]).catch((caught: unknown) => caught);
+  assert.ok(error instanceof Forbidden, String(error));
+  assert.equal(error.code, "origin_not_allowed");
+  assert.equal(error.status, 403);
+  // The same client without the foreign Origin works: same-origin and non-browser callers are not affected.
+  const plain = new FactstrClient({ baseUrl: new URL(server.url.replace("127.0.0.1", "localhost")), token: TOKEN });
+  await plain.append([{ event_type: unique("allowed"), payload: 1 }]);
 });

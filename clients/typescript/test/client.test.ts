@@ -77,7 +77,22 @@ describe("append", () => {
     assert.equal(await client.head(), head);
   });
 
-  test("errors carry the server's stable code and status", async () => {
+  test("a bigint inside a payload or predicate is refused with InvalidInput before anything is sent", async () => {
+    const head = await client.head();
+    const bigints = [{ x: 5n }, [1, 2n], { deep: { list: [{ n: 9007199254740993n }] } }, 7n];
+    for (const payload of bigints) {
+      await assert.rejects(client.append([{ event_type: "x", payload: payload as never }]), InvalidInput);
+      const context = { filters: [{ payload_predicates: [payload as never] }] };
+      await assert.rejects(client.query(context), InvalidInput);
+      await assert.rejects(client.appendIf([{ event_type: "x", payload: 1 }], context, null), InvalidInput);
+    }
+    assert.equal(await client.head(), head);
+    // Sequence numbers stay bigint wherever the client takes one.
+    const all = await client.query({ min_sequence_number: 0n, limit: 1n as never });
+    assert.equal(typeof all.current_context_version, head === null ? "object" : "bigint");
+  });
+
+    test("errors carry the server's stable code and status", async () => {
     const error = await client.append([{ event_type: "", payload: 1 }]).catch((caught: unknown) => caught);
     assert.ok(error instanceof InvalidInput && error instanceof FactstrError);
     assert.equal(error.code, "invalid_input");

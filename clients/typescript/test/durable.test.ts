@@ -226,3 +226,41 @@ describe("durable streams", () => {
     assert.equal((await client.durableStream(name))?.cursor, batch!.at(-1));
   });
 });
+
+describe("durable names over HTTP", () => {
+  test("awkward names are reached exactly: listed, read, reset, deleted", async () => {
+    const tag = unique("n");
+    const names = ["a/b", "a%2Fb", "%ff", "a b", "a?b#c", "x/reset", "ü-名前-😀", "...", "e\u0301"].map(
+      (name) => `${tag}${name}`,
+    );
+    for (const name of names) {
+      const stream = await client.streamToDurable(name, {}, () => undefined, { start: "end" });
+      await stream.unsubscribe();
+    }
+    const listed = (await client.durableStreams()).map((info) => info.name).filter((name) => name.startsWith(tag));
+    assert.deepEqual([...listed].sort(), [...names].sort());
+    for (const name of names) {
+      assert.equal((await client.durableStream(name))?.name, name);
+      await client.resetDurableStream(name, 0);
+      await client.deleteDurableStream(name);
+      assert.equal(await client.durableStream(name), null);
+    }
+  });
+
+  test("names a URL cannot carry are refused before anything is sent", async () => {
+    for (const name of [".", "..", "\ud800"]) {
+      await assert.rejects(client.durableStream(name), InvalidInput);
+      await assert.rejects(client.deleteDurableStream(name), InvalidInput);
+      await assert.rejects(client.streamToDurable(name, {}, () => undefined), InvalidInput);
+    }
+  });
+
+  test("a trailing newline never reaches the name without it", async () => {
+    const name = unique("victim");
+    const stream = await client.streamToDurable(name, {}, () => undefined, { start: "end" });
+    await stream.unsubscribe();
+    // Without the character rule the name with a newline is another name; with it, it is refused.
+    await client.deleteDurableStream(`${name}\n`).catch((error: unknown) => assert.ok(error instanceof InvalidInput));
+    assert.notEqual(await client.durableStream(name), null);
+  });
+});

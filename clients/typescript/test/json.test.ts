@@ -44,7 +44,15 @@ describe("stringifyJson", () => {
     assert.equal(text, '{"position":9007199254740993,"list":[1,"x"]}');
   });
 
-  test("leaves out undefined members, like JSON.stringify", () => {
+  test("refuses a bigint inside the opaque members (user data), keeps it elsewhere", () => {
+    const opaque = new Set(["payload"]);
+    assert.equal(stringifyJson({ position: 3n, payload: { n: 3 } }, opaque), '{"position":3,"payload":{"n":3}}');
+    for (const payload of [5n, { x: 5n }, [1, [2n]]]) {
+      assert.throws(() => stringifyJson({ payload } as never, opaque), /payload.* is a bigint/);
+    }
+  });
+
+    test("leaves out undefined members, like JSON.stringify", () => {
     assert.equal(stringifyJson({ a: undefined, b: null }), '{"b":null}');
   });
 

@@ -17,6 +17,8 @@ const FACTSTR = process.env["FACTSTR_BIN"] ?? join(packageRoot, "..", "..", ".ve
 
 export interface ServerOptions {
   readonly token?: string;
+  /** The store behind the server: a SQLite file in a temporary directory (the default), or memory. */
+  readonly store?: "sqlite" | "memory";
 }
 
 export class TestServer {
@@ -40,7 +42,8 @@ export class TestServer {
 
   /** Start the server process (again) on the same port and database file; resolve once it is healthy. */
   async run(): Promise<void> {
-    const args = ["serve", "--store", `sqlite:///${join(this.directory, "t.db")}`, "--port", String(this.port)];
+    const store = this.options.store === "memory" ? "memory://" : `sqlite:///${join(this.directory, "t.db")}`;
+    const args = ["serve", "--store", store, "--port", String(this.port)];
     if (this.options.token !== undefined) args.push("--token", this.options.token);
     const child = spawn(FACTSTR, args, { stdio: ["ignore", "ignore", "pipe"] });
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {

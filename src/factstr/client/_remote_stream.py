@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from .._errors import BackendError, DurableStreamActive, EventStoreError, StoreClosed
+from .._errors import BackendError, DurableStreamActive, EventStoreError, StoreClosed, StreamEnded
 from .._matching import Filters
 from .._model import EventRecord
 from .._notify import Notifier
@@ -54,15 +54,30 @@ class _Progress(msgspec.Struct):
     position: int
 
 
-class StreamEnded(Exception):
-    """The server refused to continue a stream (e.g. its query became invalid); the stream stops."""
+class _EndingNotifier(Notifier):
+    """The remote stream's notifier; once the server refused to go on, asking it raises that refusal.
+
+    The stream runtime retries an EventStoreError raised while reading (the log may come back), and
+    StreamEnded is one, but a refusal is final: the runtime asks the notifier first on every turn, so raising
+    from there stops the stream with StreamEnded as its failure (on_error called), like any stopping error.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: StreamEnded | None = None
+
+    def version(self) -> int:
+        if self.ended is not None:
+            raise self.ended
+        return super().version()
 
 
 class RemoteStream:
     """One server-sent event stream, adapted to the stream runtime (source and hold at once)."""
 
     def __init__(self, store: HTTPStore, transport: Transport, path: str, params: dict[str, str]) -> None:
-        self.notifier = Notifier()
+        self._ending = _EndingNotifier()
+        self.notifier: Notifier = self._ending
         self._store = store
         self._transport = transport
         self._path = path
@@ -74,11 +89,11 @@ class RemoteStream:
         self._progress = 0
         self._handled = 0  # a durable stream: the last batch its handler returned from
         self._stream_id: str | None = None
+        self._delivered = 0  # the highest number the current server stream sent: the most it lets us acknowledge
         self._acked: dict[str, int] = {}  # per server stream id: a reconnect starts a new one
         self._response: http.client.HTTPResponse | None = None
         self._connection: http.client.HTTPConnection | None = None
         self._closing = False
-        self._fatal: BaseException | None = None
         self._reader: threading.Thread | None = None
 
     # --- opening ------------------------------------------------------------------------------------------
@@ -124,6 +139,7 @@ class RemoteStream:
             connection.sock.settimeout(max(3 * ready.heartbeat_seconds, 1.0))
         with self._condition:
             self._connection, self._response, self._stream_id = connection, response, ready.stream_id
+            self._delivered = ready.position
         return ready.position
 
     # --- the reader thread --------------------------------------------------------------------------------
@@ -169,14 +185,14 @@ class RemoteStream:
                 reason = f"reconnect failed: {exc}"  # the server may be restarting, or still holds the name
                 delay = min(delay * 2, _RECONNECT_MAX_SECONDS)
             except EventStoreError as exc:
-                with self._condition:
-                    self._fatal = StreamEnded(f"the server refused to resume the stream: {exc}")
+                self._ending.ended = StreamEnded(f"the server refused to resume the stream: {exc}")
                 self.notifier.notify()
                 return False
 
     def _push(self, batch: list[EventRecord]) -> None:
         last = batch[-1].sequence_number
         with self._condition:
+            self._delivered = max(self._delivered, last)
             duplicate = last <= self._received
             handled = last <= self._handled
         if duplicate:
@@ -200,6 +216,7 @@ class RemoteStream:
 
     def _advance(self, position: int) -> None:
         with self._condition:
+            self._delivered = max(self._delivered, position)
             self._progress = max(self._progress, position)
             self._received = max(self._received, position)
         self.notifier.notify()
@@ -215,8 +232,6 @@ class RemoteStream:
     def read_batches(self, after: int, filters: Filters) -> tuple[list[list[EventRecord]], int]:
         """Return the batches received so far (the server already filtered them) and how far it read."""
         with self._condition:
-            if self._fatal is not None:
-                raise self._fatal
             if self._closing and not self._queue:
                 raise StoreClosed()
             batches = list(self._queue)
@@ -228,9 +243,15 @@ class RemoteStream:
         return batches, horizon
 
     def store_cursor(self, name: str, cursor: int) -> None:
-        """Acknowledge every batch up to ``cursor``: the server then stores it as the durable cursor."""
+        """Acknowledge every batch up to ``cursor``: the server then stores it as the durable cursor.
+
+        A server stream accepts acknowledgements only up to what it sent. After a reconnect the new stream
+        starts at the stored cursor and sends again what was handled but not stored; until it has, this
+        acknowledges what it sent so far (each resent batch is acknowledged as it arrives).
+        """
         with self._condition:
             stream_id = self._stream_id
+            cursor = min(cursor, self._delivered)
             if stream_id is None or cursor <= self._acked.get(stream_id, 0):
                 return
         self._transport.request("POST", f"/streams/{stream_id}/ack", {"sequence_number": cursor})

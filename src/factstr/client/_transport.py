@@ -36,6 +36,7 @@ _ERRORS_BY_CODE: dict[str, type[EventStoreError]] = {
     "unknown_durable_stream": UnknownDurableStream,
     "invalid_input": InvalidInput,
     "payload_too_large": InvalidInput,
+    "unsupported_media_type": InvalidInput,
     "durable_stream_active": DurableStreamActive,
     "append_outcome_unknown": AppendOutcomeUnknown,
 }

@@ -1,4 +1,4 @@
-"""The ASGI application: routes, the gate every request passes (token, access log, metrics), and lifecycle."""
+"""The ASGI application: routes, the gates every request passes (browser rules, token, log, metrics), lifecycle."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,24 +17,24 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._store import EventStore
-from ._metrics import Metrics
+from ._metrics import UNMATCHED, Metrics
 from ._problems import Problem, problem_response
 from ._routes import ROUTES
 from ._security import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_STREAMS_PER_CLIENT,
     PUBLIC_PATHS,
+    BrowserRules,
     StreamQuota,
     token_matches,
 )
-from ._sse import ServerStream, StreamHub
+from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
 
 access_logger = logging.getLogger("factstr.server.access")
 stream_logger = logging.getLogger("factstr.server")
 
 DEFAULT_HEARTBEAT_SECONDS = 15.0
 DEFAULT_PROGRESS_SECONDS = 0.2
-DEFAULT_QUEUE_BATCHES = 16
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ class Settings:
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
-    queue_batches: int = DEFAULT_QUEUE_BATCHES
+    stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES
+    stream_stall_seconds: float = DEFAULT_STALL_SECONDS
+    browser_rules: BrowserRules = field(default_factory=BrowserRules)
 
 
 class ServerState:
@@ -72,7 +74,7 @@ class ServerState:
 
 
 class _Gate:
-    """Pure ASGI middleware: checks the bearer token, times the request, logs one JSON-able line.
+    """Pure ASGI middleware around everything: browser rules, then timing, one log line and the metrics.
 
     Pure ASGI (not BaseHTTPMiddleware) so that event streams pass through unbuffered.
     """
@@ -86,9 +88,8 @@ class _Gate:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None  # None: no answer went out (the client left first)
         streaming = False
-        token = self._state.settings.token
 
         async def watch(message: Message) -> None:
             nonlocal status, streaming
@@ -98,25 +99,26 @@ class _Gate:
             await send(message)
 
         try:
-            if token is not None and scope["path"] not in PUBLIC_PATHS:
-                authorization = Request(scope).headers.get("authorization")
-                if not token_matches(authorization, token):
-                    problem = Problem(401, "unauthorized", "a valid bearer token is required")
-                    await problem_response(problem)(scope, receive, watch)
-                    return
+            refusal = self._state.settings.browser_rules.refusal(scope)
+            if refusal is not None:
+                await problem_response(refusal)(scope, receive, watch)
+                return
             await self._app(scope, receive, watch)
+        except Exception:
+            status = status or 500  # the app failed: the error middleware outside answers 500
+            raise
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            route_name = getattr(route, "path", None) or "unmatched"
+            route_name = getattr(route, "path", None) or UNMATCHED
             # A stream lasts as long as its client wants: count it, but keep it out of the latency histogram.
             self._state.metrics.observe(route_name, scope["method"], status, None if streaming else elapsed)
             client = scope.get("client")
             access_logger.info(
-                "%s %s %d",
+                "%s %s %s",
                 scope["method"],
                 scope["path"],
-                status,
+                status if status is not None else "(client gone)",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
@@ -125,6 +127,28 @@ class _Gate:
                     "client": client[0] if client else None,
                 },
             )
+
+
+class _TokenGate:
+    """Pure ASGI middleware: every route but the public ones needs the bearer token, when one is set.
+
+    Inside the CORS middleware, so that a browser app of an allowed origin can read its 401.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self._app = app
+        self._token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] not in PUBLIC_PATHS
+            and not token_matches(Request(scope).headers.get("authorization"), self._token)
+        ):
+            problem = Problem(401, "unauthorized", "a valid bearer token is required")
+            await problem_response(problem)(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -136,6 +160,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(Problem(exc.status_code, "invalid_input", str(exc.detail)))
 
 
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette logs the exception itself; the answer never carries it.
+    return problem_response(Problem(500, "internal_error", "the server failed; see its log"))
+
+
 def create_app(
     store: EventStore,
     *,
@@ -144,15 +173,21 @@ def create_app(
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
-    queue_batches: int = DEFAULT_QUEUE_BATCHES,
+    stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES,
+    stream_stall_seconds: float = DEFAULT_STALL_SECONDS,
     cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
 ) -> Starlette:
     """Return the ASGI app serving ``store`` over HTTP.
 
     The caller owns the store: the app never closes it. When ``token`` is given, every route except
     ``/healthz`` and ``/openapi.json`` needs ``Authorization: Bearer <token>``. CORS stays off unless
-    ``cors_origins`` lists the allowed origins. On shutdown (the ASGI lifespan, or :func:`serve`) every open
-    stream gets an ``end`` message and its store stream is stopped.
+    ``cors_origins`` lists the allowed origins. Browser rules (docs/server.md, "Browsers"): on a loopback
+    connection only loopback Host names with the connection's port are answered, plus ``allowed_hosts``;
+    pages of other origins may not change anything unless listed in ``allowed_origins`` or ``cors_origins``;
+    request bodies must be JSON. On shutdown (the ASGI lifespan, or :func:`serve`) every open stream gets an
+    ``end`` message and its store stream is stopped.
     """
     state = ServerState(
         store,
@@ -162,7 +197,9 @@ def create_app(
             max_streams_per_client=max_streams_per_client,
             heartbeat_seconds=heartbeat_seconds,
             progress_seconds=progress_seconds,
-            queue_batches=queue_batches,
+            stream_buffer_bytes=stream_buffer_bytes,
+            stream_stall_seconds=stream_stall_seconds,
+            browser_rules=BrowserRules.of(allowed_hosts, [*allowed_origins, *cors_origins]),
         ),
     )
 
@@ -173,8 +210,7 @@ def create_app(
 
     middleware = [Middleware(_Gate, state=state)]
     if cors_origins:
-        middleware.insert(
-            0,
+        middleware.append(
             Middleware(
                 CORSMiddleware,
                 allow_origins=list(cors_origins),
@@ -182,12 +218,16 @@ def create_app(
                 allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
             ),
         )
+    if state.settings.token is not None:
+        middleware.append(Middleware(_TokenGate, token=state.settings.token))
     app = Starlette(
         routes=ROUTES,
         middleware=middleware,
-        exception_handlers={HTTPException: _http_error},
+        exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
     )
+    # `/append/` is not `/append`: a redirect would make clients send their request twice.
+    app.router.redirect_slashes = False
     app.state.factstr = state
     return app
 

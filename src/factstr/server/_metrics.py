@@ -1,7 +1,8 @@
 """Prometheus metrics in the text exposition format, kept by hand (no client library needed).
 
 Counters only grow for the life of the process; the durable-stream gauges are read from the store at scrape
-time, so they are right for cursors held by any process on the same database.
+time, so they are right for cursors held by any process on the same database. Request labels come from closed
+sets (route templates, known methods, status classes): nothing a client sends can add a series.
 """
 
 from __future__ import annotations
@@ -14,6 +15,21 @@ from .._model import DurableStreamInfo
 
 # Request latency buckets in seconds: from a cached read to a slow conditional append on a busy database.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The route label of a request that matched no route (its path is the client's choice, so it is no label).
+UNMATCHED = "unmatched"
+
+
+def method_label(method: str) -> str:
+    """The method as a label: a known method, else ``other``."""
+    return method if method in KNOWN_METHODS else "other"
+
+
+def status_label(status: int | None) -> str:
+    """The status class as a label (``2xx`` ... ``5xx``), or ``none`` when the client left before an answer."""
+    if status is None:
+        return "none"
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
 
 
 def _label(value: str) -> str:
@@ -29,7 +45,7 @@ class Metrics:
         self.append_conflicts = 0
         self.events_appended = 0
         self.batches_streamed = 0
-        self._requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self._requests: dict[tuple[str, str, str], int] = defaultdict(int)
         self._latency_buckets: dict[str, list[int]] = {}
         self._latency_sum: dict[str, float] = defaultdict(float)
         self._latency_count: dict[str, int] = defaultdict(int)
@@ -50,10 +66,15 @@ class Metrics:
         with self._lock:
             self.batches_streamed += 1
 
-    def observe(self, route: str, method: str, status: int, seconds: float | None) -> None:
-        """Record one finished request, and its latency unless ``seconds`` is None (event streams)."""
+    def observe(self, route: str, method: str, status: int | None, seconds: float | None) -> None:
+        """Record one finished request, and its latency unless ``seconds`` is None (event streams).
+
+        ``route`` is a route template (or :data:`UNMATCHED`), never a request path; ``status`` is None when
+        no answer was sent (the client went away).
+        """
+        key = (route, method_label(method), status_label(status))
         with self._lock:
-            self._requests[(route, method, status)] += 1
+            self._requests[key] += 1
             if seconds is None:
                 return
             buckets = self._latency_buckets.get(route)

@@ -48,14 +48,20 @@ def _errors(*codes: int) -> dict[str, Any]:
     known = {
         400: "`invalid_input`: the body or a parameter is not valid JSON / not the expected shape.",
         401: "`unauthorized`: the bearer token is missing or wrong.",
+        403: (
+            "`host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` "
+            "(a browser page of another origin)."
+        ),
         404: "`unknown_durable_stream` or `not_found`.",
         409: "`durable_stream_active` or `durable_stream_mismatch`.",
         413: "`payload_too_large`: the request body is above the server's limit.",
+        415: "`unsupported_media_type`: a request body must be sent as `Content-Type: application/json`.",
         422: "`invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7).",
         429: "`too_many_streams`: this client already has the maximum number of open streams.",
         503: "`backend_error`, `append_outcome_unknown` or `store_closed`: the database failed.",
     }
-    return {str(code): _error(known[code]) for code in codes}
+    # Every route can meet the browser rules (403): a Host that is not this server's, a foreign page.
+    return {str(code): _error(known[code]) for code in sorted({*codes, 403})}
 
 
 _SCHEMAS: dict[str, Any] = {
@@ -227,6 +233,10 @@ _SCHEMAS: dict[str, Any] = {
                     "durable_stream_mismatch",
                     "unknown_durable_stream",
                     "unauthorized",
+                    "host_not_allowed",
+                    "origin_not_allowed",
+                    "unsupported_media_type",
+                    "request_timeout",
                     "payload_too_large",
                     "too_many_streams",
                     "not_found",
@@ -254,7 +264,9 @@ A `text/event-stream` (server-sent events). Messages:
 * `event: progress`, `id: <n>`, data: `{"position": n}`: the stream has read the log up to `n` and nothing
   up to `n` is left to send (lets a reader wait for a number whose batch did not match).
 * a comment line `: heartbeat` every `heartbeat_seconds` while idle.
-* `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`).
+* `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`,
+  or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
+  lost connection).
 """
 
 _QUERY_PARAMETER = {
@@ -275,7 +287,10 @@ _NAME_PARAMETER = {
     "name": "name",
     "in": "path",
     "required": True,
-    "description": "The durable name, percent-encoded (1 to 200 characters, no NUL).",
+    "description": (
+        "The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once "
+        "decoded (else 422). 1 to 200 characters."
+    ),
     "schema": {"type": "string"},
 }
 _STREAM_ID_PARAMETER = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -290,7 +305,7 @@ _PATHS: dict[str, Any] = {
             "requestBody": _json_body("AppendRequest", "The events of one batch."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
-                **_errors(400, 401, 413, 422, 503),
+                **_errors(400, 401, 413, 415, 422, 503),
             },
         }
     },
@@ -302,7 +317,7 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
                 "409": _error("`conditional_append_conflict`, with `expected` and `actual`: nothing committed."),
-                **_errors(400, 401, 413, 422, 503),
+                **_errors(400, 401, 413, 415, 422, 503),
             },
         }
     },
@@ -313,7 +328,7 @@ _PATHS: dict[str, Any] = {
             "requestBody": _json_body("EventQuery", "The query; `{}` reads everything."),
             "responses": {
                 "200": _ok("QueryResult", "Records and versions from one snapshot."),
-                **_errors(400, 401, 413, 422, 503),
+                **_errors(400, 401, 413, 415, 422, 503),
             },
         }
     },
@@ -373,9 +388,14 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "ackStream",
             "summary": "Acknowledge that a durable stream's batches up to a number were handled.",
+            "description": (
+                "Only what this stream delivered can be acknowledged: a number above its last batch or progress "
+                "position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes "
+                "nothing."
+            ),
             "parameters": [_STREAM_ID_PARAMETER],
             "requestBody": _json_body("AckRequest", "The last handled sequence number."),
-            "responses": {"204": {"description": "Acknowledged."}, **_errors(400, 401, 404, 422)},
+            "responses": {"204": {"description": "Acknowledged."}, **_errors(400, 401, 404, 415, 422)},
         }
     },
     "/streams/{stream_id}": {
@@ -414,7 +434,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Set a stored cursor: the next registration resumes after `position`.",
             "parameters": [_NAME_PARAMETER],
             "requestBody": _json_body("ResetRequest", "The new cursor."),
-            "responses": {"204": {"description": "Reset."}, **_errors(400, 401, 404, 409, 422, 503)},
+            "responses": {"204": {"description": "Reset."}, **_errors(400, 401, 404, 409, 415, 422, 503)},
         }
     },
     "/healthz": {

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import threading
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -17,9 +18,11 @@ import anyio
 import anyio.to_thread
 import msgspec
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import DurableStreamInfo, EventQuery
@@ -62,13 +65,30 @@ def _json(value: object, status: int = 200) -> Response:
     return Response(encode(value), status, media_type="application/json")
 
 
+class _NoAnswer(Response):
+    """What a route returns when its client went away mid-request: there is nobody to answer."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return
+
+
 def endpoint(func: Endpoint) -> Endpoint:
-    """Turn every failure of a route into a coded JSON error; an unexpected one is logged, never shown."""
+    """Turn every failure of a route into a coded JSON error; an unexpected one is logged, never shown.
+
+    A client that leaves before its request arrived whole is not a failure of the server: nothing is logged
+    above INFO and nothing is answered (the metrics count it with status ``none``).
+    """
 
     @functools.wraps(func)
     async def wrapper(request: Request) -> Response:
         try:
             return await func(request)
+        except ClientDisconnect:
+            logger.info("client left during %s %s", request.method, request.url.path)
+            return _NoAnswer()
         except Problem as problem:
             return problem_response(problem)
         except EventStoreError as exc:
@@ -215,6 +235,42 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+class _NameConvertor(Convertor[str]):
+    """Matches any durable name in a path, newlines included.
+
+    Starlette's ``path`` convertor stops at a newline, and ``$`` let a trailing one slip through, so
+    ``victim%0A`` reached ``victim``. The route reads the name itself from the raw path (:func:`_durable_name`).
+    """
+
+    regex = "[\\s\\S]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("durable_name", _NameConvertor())
+
+
+def _durable_name(request: Request, prefix: str, suffix: str = "") -> str:
+    """The durable name of a request, exactly as the client percent-encoded it.
+
+    Read from the raw path, not the decoded one: the server decodes paths leniently (``%ff`` becomes U+FFFD,
+    so two names could meet in one), while a name must be UTF-8 after percent-decoding or it is refused.
+    """
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    head = (request.scope.get("root_path", "") + prefix).encode()
+    if not raw.startswith(head) or not raw.endswith(suffix.encode()):
+        raise Problem(404, "not_found", "write the route's own part of the path without percent-encoding")
+    encoded = raw[len(head) : len(raw) - len(suffix)]
+    try:
+        return urllib.parse.unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput("the durable name in the path is not UTF-8 once percent-decoded") from exc
+
+
 def _flag(request: Request, name: str) -> bool:
     text = request.query_params.get(name, "false").lower()
     if text in ("true", "1"):
@@ -258,12 +314,13 @@ async def _open_stream(request: Request, stream: ServerStream, register: Callabl
         heartbeat_seconds=state.settings.heartbeat_seconds,
         progress_seconds=state.settings.progress_seconds,
         on_close=state.stream_closed,
-        on_batch=lambda _batch: state.metrics.streamed(),
+        on_batch=state.metrics.streamed,
     )
 
 
-def _channel(capacity: int) -> Channel:
-    return Channel(asyncio.get_running_loop(), capacity)
+def _channel(state: ServerState) -> Channel:
+    settings = state.settings
+    return Channel(asyncio.get_running_loop(), settings.stream_buffer_bytes, settings.stream_stall_seconds)
 
 
 @endpoint
@@ -280,7 +337,7 @@ async def stream_live(request: Request) -> Response:
     if start == "end":
         # Pin "the end" to a number so that the ready message says exactly where delivery starts.
         start = await run_in_threadpool(state.store.head) or 0
-    stream = ServerStream(kind="live", client=_client(request), channel=_channel(state.settings.queue_batches))
+    stream = ServerStream(kind="live", client=_client(request), channel=_channel(state))
     stream.start_position = start if isinstance(start, int) and not isinstance(start, bool) else 0
 
     def register() -> None:
@@ -292,11 +349,11 @@ async def stream_live(request: Request) -> Response:
 @endpoint
 async def stream_durable(request: Request) -> Response:
     state = _state(request)
-    name = request.path_params["name"]
+    name = _durable_name(request, "/streams/durable/")
     stream_query = _stream_query(request)
     start = _start(request.query_params.get("start"), "beginning")
     reset = _flag(request, "reset")
-    channel = _channel(state.settings.queue_batches)
+    channel = _channel(state)
     stream = ServerStream(kind="durable", client=_client(request), channel=channel, durable_name=name)
 
     def register() -> None:
@@ -346,7 +403,7 @@ async def list_durable_streams(request: Request) -> Response:
 
 @endpoint
 async def get_durable_stream(request: Request) -> Response:
-    name = request.path_params["name"]
+    name = _durable_name(request, "/durable_streams/")
     info = await run_in_threadpool(_state(request).store.durable_stream, name)
     if info is None:
         raise Problem(404, "unknown_durable_stream", f"no durable stream named {name!r}")
@@ -356,13 +413,15 @@ async def get_durable_stream(request: Request) -> Response:
 @endpoint
 async def reset_durable_stream(request: Request) -> Response:
     wire = await _body(request, ResetIn)
-    await run_in_threadpool(_state(request).store.reset_durable_stream, request.path_params["name"], wire.position)
+    name = _durable_name(request, "/durable_streams/", "/reset")
+    await run_in_threadpool(_state(request).store.reset_durable_stream, name, wire.position)
     return Response(status_code=204)
 
 
 @endpoint
 async def delete_durable_stream(request: Request) -> Response:
-    await run_in_threadpool(_state(request).store.delete_durable_stream, request.path_params["name"])
+    name = _durable_name(request, "/durable_streams/")
+    await run_in_threadpool(_state(request).store.delete_durable_stream, name)
     return Response(status_code=204)
 
 
@@ -415,13 +474,13 @@ ROUTES = [
     Route("/query", query, methods=["POST"]),
     Route("/head", head, methods=["GET"]),
     Route("/streams/live", stream_live, methods=["GET"]),
-    Route("/streams/durable/{name:path}", stream_durable, methods=["GET"]),
+    Route("/streams/durable/{name:durable_name}", stream_durable, methods=["GET"]),
     Route("/streams/{stream_id}/ack", ack_stream, methods=["POST"]),
     Route("/streams/{stream_id}", close_stream, methods=["DELETE"]),
     Route("/durable_streams", list_durable_streams, methods=["GET"]),
-    Route("/durable_streams/{name:path}/reset", reset_durable_stream, methods=["POST"]),
-    Route("/durable_streams/{name:path}", get_durable_stream, methods=["GET"]),
-    Route("/durable_streams/{name:path}", delete_durable_stream, methods=["DELETE"]),
+    Route("/durable_streams/{name:durable_name}/reset", reset_durable_stream, methods=["POST"]),
+    Route("/durable_streams/{name:durable_name}", get_durable_stream, methods=["GET"]),
+    Route("/durable_streams/{name:durable_name}", delete_durable_stream, methods=["DELETE"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from ._app import server_state
+from ._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS, h11_protocol
 
 # How long shutdown waits for responses in flight after the streams were told to end.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -29,8 +30,18 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def make_server(app: Starlette, host: str, port: int, **options: Any) -> Server:
-    """Return a configured (not yet started) server; logging is left to the caller."""
+def make_server(
+    app: Starlette,
+    host: str,
+    port: int,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    **options: Any,
+) -> Server:
+    """Return a configured (not yet started) server; logging is left to the caller.
+
+    ``request_timeout``: seconds a client has to send a whole request (head and body) from its first byte.
+    """
     config = uvicorn.Config(
         app,
         host=host,
@@ -39,6 +50,7 @@ def make_server(app: Starlette, host: str, port: int, **options: Any) -> Server:
         access_log=False,
         lifespan="on",
         loop="asyncio",
+        http=h11_protocol(request_timeout),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         **options,
     )
@@ -52,7 +64,14 @@ class ServerThread:
     joins the thread; it does not close the store.
     """
 
-    def __init__(self, app: Starlette, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        app: Starlette,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
         # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off only on sockets that say they are TCP,
         # and with it on every response waits for the client's delayed ACK (about 40 ms).
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -60,7 +79,7 @@ class ServerThread:
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
-        self._server = make_server(app, host, self.port)
+        self._server = make_server(app, host, self.port, request_timeout=request_timeout)
         self._thread = threading.Thread(target=self._run, name="factstr-http-server", daemon=True)
         self._failure: BaseException | None = None
 

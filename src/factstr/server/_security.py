@@ -1,12 +1,17 @@
-"""What keeps the server safe to expose: bearer tokens, body limits, stream quotas, listen-address rules."""
+"""What keeps the server safe to expose: bearer tokens, browser rules, body limits, stream quotas, listen rules."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
 import threading
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.types import Scope
 
 from ._problems import Problem
 
@@ -34,6 +39,125 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+# Methods a browser page may send to another origin without asking first; anything else changes something.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# GET routes that change something: a durable stream holds its name (and `reset=true` rewrites its cursor).
+_CHANGING_GET_PREFIX = "/streams/"
+
+
+@dataclass(frozen=True)
+class BrowserRules:
+    """What protects a server that browsers can reach from pages of other sites (CSRF, DNS rebinding).
+
+    ``allowed_hosts``: extra ``Host`` header values accepted (``name`` for any port, ``name:port``, or ``*``
+    for any Host at all). ``allowed_origins``: pages of these origins may send any request (``--cors-origin``
+    origins are included).
+    """
+
+    allowed_hosts: frozenset[str] = frozenset()
+    allowed_origins: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, allowed_hosts: Iterable[str], allowed_origins: Iterable[str]) -> BrowserRules:
+        """Build the rules from option values, normalised to lower case without a trailing slash."""
+        return cls(
+            frozenset(host.strip().lower() for host in allowed_hosts if host.strip()),
+            frozenset(origin.strip().lower().rstrip("/") for origin in allowed_origins if origin.strip()),
+        )
+
+    def refusal(self, scope: Scope) -> Problem | None:
+        """Return why a request is refused before anything else looks at it, or None when it may go on."""
+        headers = Headers(scope=scope)
+        host = headers.get("host")
+        if host is not None and not self._host_allowed(host, scope):
+            return Problem(
+                403,
+                "host_not_allowed",
+                f"this server does not answer to the host {host!r}; start it with --allowed-host to allow it",
+            )
+        method = scope["method"]
+        if (method not in _SAFE_METHODS or scope["path"].startswith(_CHANGING_GET_PREFIX)) and self._foreign(
+            headers, host
+        ):
+            origin = headers.get("origin", "a page of another site")
+            return Problem(
+                403,
+                "origin_not_allowed",
+                f"requests from {origin} may not change anything here; start the server with --allowed-origin "
+                "(or --cors-origin) to allow that origin",
+            )
+        if (method == "POST" or _has_body(headers)) and not _is_json(headers):
+            return Problem(
+                415,
+                "unsupported_media_type",
+                "a request body must be JSON, sent with Content-Type: application/json",
+            )
+        return None
+
+    def _host_allowed(self, host: str, scope: Scope) -> bool:
+        host = host.strip().lower()
+        if "*" in self.allowed_hosts or host in self.allowed_hosts:
+            return True
+        name, port = _split_host(host, scope.get("scheme", "http"))
+        if name in self.allowed_hosts:
+            return True
+        server = scope.get("server")
+        if server is not None and is_loopback(server[0]):
+            # A connection to a loopback address: a page that made a browser resolve its own name to this
+            # machine (DNS rebinding) sends that name. Only loopback names with this very port are ours.
+            return is_loopback(name) and port == server[1]
+        # An address is never a rebound name (a page at http://10.0.0.5/ talks to 10.0.0.5 itself), and probes
+        # such as Kubernetes' send the pod's address: only names need listing.
+        return not self.allowed_hosts or _is_address(name)
+
+    def _foreign(self, headers: Headers, host: str | None) -> bool:
+        """Whether the request comes from a browser page of another origin that is not allowed."""
+        origin = headers.get("origin")
+        if origin is not None:
+            origin = origin.strip().lower().rstrip("/")
+            if origin in self.allowed_origins:
+                return False
+            parts = urllib.parse.urlsplit(origin)
+            same = parts.scheme in ("http", "https") and host is not None and parts.netloc == host.strip().lower()
+            return not same
+        # No Origin (a plain GET from a form, a link, an image): browsers still say where it came from.
+        return headers.get("sec-fetch-site") in ("cross-site", "same-site")
+
+
+def _split_host(host: str, scheme: str) -> tuple[str, int | None]:
+    """Split a Host header into its name and port (the scheme's default port when it has none)."""
+    default = 443 if scheme == "https" else 80
+    if host.startswith("["):
+        name, _, rest = host.partition("]")
+        name += "]"
+        port_text = rest.removeprefix(":") if rest.startswith(":") else ""
+        if rest and not rest.startswith(":"):
+            return host, None
+    else:
+        name, _, port_text = host.partition(":")
+    if not port_text:
+        return name, default
+    return (name, int(port_text)) if port_text.isascii() and port_text.isdigit() else (host, None)
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _has_body(headers: Headers) -> bool:
+    length = headers.get("content-length")
+    return headers.get("transfer-encoding") is not None or (length is not None and length.strip() not in ("", "0"))
+
+
+def _is_json(headers: Headers) -> bool:
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media_type == "application/json"
 
 
 def check_listen_address(host: str, token: str | None, insecure: bool) -> None:

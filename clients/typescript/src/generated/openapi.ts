@@ -89,7 +89,9 @@ export interface paths {
          *     * `event: progress`, `id: <n>`, data: `{"position": n}`: the stream has read the log up to `n` and nothing
          *       up to `n` is left to send (lets a reader wait for a number whose batch did not match).
          *     * a comment line `: heartbeat` every `heartbeat_seconds` while idle.
-         *     * `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`).
+         *     * `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`,
+         *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
+         *       lost connection).
          *
          *     Resume with the `Last-Event-ID` header (or `start=<n>`): delivery continues after that number with no gap and no duplicate.
          */
@@ -119,7 +121,9 @@ export interface paths {
          *     * `event: progress`, `id: <n>`, data: `{"position": n}`: the stream has read the log up to `n` and nothing
          *       up to `n` is left to send (lets a reader wait for a number whose batch did not match).
          *     * a comment line `: heartbeat` every `heartbeat_seconds` while idle.
-         *     * `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`).
+         *     * `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`,
+         *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
+         *       lost connection).
          *
          *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
          */
@@ -141,7 +145,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Acknowledge that a durable stream's batches up to a number were handled. */
+        /**
+         * Acknowledge that a durable stream's batches up to a number were handled.
+         * @description Only what this stream delivered can be acknowledged: a number above its last batch or progress position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes nothing.
+         */
         post: operations["ackStream"];
         delete?: never;
         options?: never;
@@ -388,7 +395,7 @@ export interface components {
              * @description Stable; branch on this, not on the message.
              * @enum {string}
              */
-            code: "invalid_input" | "empty_append" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "unknown_durable_stream" | "unauthorized" | "payload_too_large" | "too_many_streams" | "not_found" | "method_not_allowed" | "backend_error" | "append_outcome_unknown" | "store_closed" | "internal_error";
+            code: "invalid_input" | "empty_append" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "unknown_durable_stream" | "unauthorized" | "host_not_allowed" | "origin_not_allowed" | "unsupported_media_type" | "request_timeout" | "payload_too_large" | "too_many_streams" | "not_found" | "method_not_allowed" | "backend_error" | "append_outcome_unknown" | "store_closed" | "internal_error";
             /** @description Human-readable; may change between versions. */
             message: string;
             /** @description Only with conditional_append_conflict. */
@@ -446,8 +453,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `payload_too_large`: the request body is above the server's limit. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -516,6 +541,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `conditional_append_conflict`, with `expected` and `actual`: nothing committed. */
             409: {
                 headers: {
@@ -527,6 +561,15 @@ export interface operations {
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -595,8 +638,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `payload_too_large`: the request body is above the server's limit. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -644,6 +705,15 @@ export interface operations {
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -705,6 +775,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
             422: {
                 headers: {
@@ -746,7 +825,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The durable name, percent-encoded (1 to 200 characters, no NUL). */
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
                 name: string;
             };
             cookie?: never;
@@ -773,6 +852,15 @@ export interface operations {
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -859,8 +947,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `unknown_durable_stream` or `not_found`. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -906,6 +1012,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `unknown_durable_stream` or `not_found`. */
             404: {
                 headers: {
@@ -944,6 +1059,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
             503: {
                 headers: {
@@ -960,7 +1084,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The durable name, percent-encoded (1 to 200 characters, no NUL). */
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
                 name: string;
             };
             cookie?: never;
@@ -978,6 +1102,15 @@ export interface operations {
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1019,7 +1152,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The durable name, percent-encoded (1 to 200 characters, no NUL). */
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
                 name: string;
             };
             cookie?: never;
@@ -1035,6 +1168,15 @@ export interface operations {
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1076,7 +1218,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The durable name, percent-encoded (1 to 200 characters, no NUL). */
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
                 name: string;
             };
             cookie?: never;
@@ -1113,6 +1255,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `unknown_durable_stream` or `not_found`. */
             404: {
                 headers: {
@@ -1124,6 +1275,15 @@ export interface operations {
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1200,6 +1360,15 @@ export interface operations {
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
