@@ -11,8 +11,9 @@ Every error a store raises derives from :class:`EventStoreError`::
     │   └── UnknownDurableStream       admin call on a durable name that has no stored cursor
     ├── StoreClosed                    a programmer error: the store was closed
     ├── SchemaVersionError             the database was written by a newer FACTSTR
-    └── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
-        └── AppendOutcomeUnknown       the connection died while an append was committing
+    ├── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
+    │   └── AppendOutcomeUnknown       the connection died while an append was committing
+    └── AbandonedBatch                 factstr.aio: a durable batch the async consumer did not finish
 
 Driver exceptions never escape: stores translate them at the boundary with ``raise ... from exc``.
 """
@@ -101,3 +102,9 @@ class AppendOutcomeUnknown(BackendError):
     """
 
     __module__ = "factstr"
+
+
+class AbandonedBatch(EventStoreError):
+    """A durable batch the async consumer did not finish: the cursor stays before it; it comes again."""
+
+    __module__ = "factstr.aio"
