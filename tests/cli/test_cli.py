@@ -183,3 +183,17 @@ def test_models_rebuild_inspect_list_and_reset(
     assert "no query model named 'deposit-count': nothing to reset" in messages
     assert main(["models", "inspect", "deposit-count"]) == 1
     assert main(["models", "rebuild", "no_such_module:MODEL"]) == 1
+
+
+def test_store_options_work_before_and_after_a_cursors_or_models_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACTSTR_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'named.db'}"
+    with connect(url) as store:
+        store.stream_all_durable("c", lambda batch: None).unsubscribe()
+    assert [info["name"] for info in run(capsys, "cursors", "--store", url, "list")] == ["c"]
+    assert [info["name"] for info in run(capsys, "cursors", "list", "--store", url)] == ["c"]
+    assert run(capsys, "models", "--store", url, "list") == []
+    assert not (tmp_path / "factstr.db").exists()  # the default store was never looked at

@@ -45,15 +45,35 @@ def _add_query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query", metavar="JSON", help="a whole EventQuery as JSON (instead of --type/--predicate)")
 
 
+def _store_options(*, token: bool, defaults: bool = True) -> argparse.ArgumentParser:
+    """``--store``, and for client commands ``--token`` (the one an http:// store needs).
+
+    ``defaults=False`` is for the actions of ``cursors`` and ``models``: the options may come before or after
+    the action, and a default at the action's level would overwrite a value given before it.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    store_default = os.environ.get("FACTSTR_STORE", DEFAULT_STORE)
+    options.add_argument(
+        "--store",
+        default=store_default if defaults else argparse.SUPPRESS,
+        metavar="URL",
+        help=_STORE_HELP.replace("%(default)s", store_default),
+    )
+    if token:
+        options.add_argument(
+            "--token",
+            default=None if defaults else argparse.SUPPRESS,
+            metavar="TOKEN",
+            help="bearer token for an http:// store (default: $FACTSTR_TOKEN)",
+        )
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``factstr`` command."""
-    located = argparse.ArgumentParser(add_help=False)
-    located.add_argument(
-        "--store", default=os.environ.get("FACTSTR_STORE", DEFAULT_STORE), metavar="URL", help=_STORE_HELP
-    )
-    # Client commands: the token is the one an http:// store needs.
-    client = argparse.ArgumentParser(add_help=False, parents=[located])
-    client.add_argument("--token", metavar="TOKEN", help="bearer token for an http:// store (default: $FACTSTR_TOKEN)")
+    located = _store_options(token=False)
+    client = _store_options(token=True)
+    action = _store_options(token=True, defaults=False)
     parser = argparse.ArgumentParser(
         prog="factstr", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -107,12 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     cursors = command("cursors", "List, inspect, reset or delete durable stream cursors.", cmd_cursors)
     actions = cursors.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="every stored cursor", parents=[client])
-    actions.add_parser("inspect", help="one cursor", parents=[client]).add_argument("name")
-    actions.add_parser("delete", help="forget a cursor (says whether there was one)", parents=[client]).add_argument(
+    actions.add_parser("list", help="every stored cursor", parents=[action])
+    actions.add_parser("inspect", help="one cursor", parents=[action]).add_argument("name")
+    actions.add_parser("delete", help="forget a cursor (says whether there was one)", parents=[action]).add_argument(
         "name"
     )
-    reset = actions.add_parser("reset", help="the next registration resumes after POSITION", parents=[client])
+    reset = actions.add_parser("reset", help="the next registration resumes after POSITION", parents=[action])
     reset.add_argument("name")
     reset.add_argument("position", type=int)
 
@@ -122,13 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_models,
     )
     model_actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
-    model_actions.add_parser("list", help="every stored query model", parents=[client])
-    model_actions.add_parser("inspect", help="one query model", parents=[client]).add_argument("name")
+    model_actions.add_parser("list", help="every stored query model", parents=[action])
+    model_actions.add_parser("inspect", help="one query model", parents=[action]).add_argument("name")
     model_actions.add_parser(
-        "reset", help="forget its state and cursor (says whether there were any)", parents=[client]
+        "reset", help="forget its state and cursor (says whether there were any)", parents=[action]
     ).add_argument("name")
     rebuild = model_actions.add_parser(
-        "rebuild", help="fold every matching fact again, with a progress bar", parents=[client]
+        "rebuild", help="fold every matching fact again, with a progress bar", parents=[action]
     )
     rebuild.add_argument(
         "model",
