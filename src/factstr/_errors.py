@@ -12,9 +12,10 @@ Every error a store raises derives from :class:`EventStoreError`::
     ├── StoreClosed                    a programmer error: the store was closed
     ├── SchemaVersionError             the database was written by a newer FACTSTR
     ├── StreamEnded                    a remote stream the server refused to go on with (HTTP client)
-    └── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
-        ├── AppendOutcomeUnknown       the connection died while an append was committing
-        └── DurableStreamLost          a running durable stream lost its hold with its database session
+    ├── BackendError                   infrastructure: the database failed (driver error as ``__cause__``)
+    │   ├── AppendOutcomeUnknown       the connection died while an append was committing
+    │   └── DurableStreamLost          a running durable stream lost its hold with its database session
+    └── AbandonedBatch                 factstr.aio: a durable batch the async consumer did not finish
 
 Driver exceptions never escape: stores translate them at the boundary with ``raise ... from exc``.
 """
@@ -122,3 +123,9 @@ class DurableStreamLost(BackendError):
     """
 
     __module__ = "factstr"
+
+
+class AbandonedBatch(EventStoreError):
+    """A durable batch the async consumer did not finish: the cursor stays before it; it comes again."""
+
+    __module__ = "factstr.aio"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from factstr import EventQuery, connect
+from factstr import connect
 from factstr.cli import build_parser, main
 
 COMMANDS = ["serve", "append", "query", "tail", "cursors", "models", "export", "import", "verify", "stats"]
@@ -24,8 +24,14 @@ def store_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) -> list[Any]:
     """Run the command and return its stdout as a list of JSON values (one per line)."""
+    return run_with_messages(capsys, *argv, status=status)[0]
+
+
+def run_with_messages(capsys: pytest.CaptureFixture[str], *argv: str, status: int = 0) -> tuple[list[Any], str]:
+    """Run the command; return its stdout as JSON values and its stderr."""
     assert main(list(argv)) == status
-    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    captured = capsys.readouterr()
+    return [json.loads(line) for line in captured.out.splitlines() if line.strip()], captured.err
 
 
 def seed(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,58 +108,21 @@ def test_cursors_list_reset_inspect_delete(
     assert [info["name"] for info in run(capsys, "cursors", "list")] == ["c1"]
     run(capsys, "cursors", "reset", "c1", "1")
     assert run(capsys, "cursors", "inspect", "c1")[0]["lag"] == 2
-    run(capsys, "cursors", "delete", "c1")
+    output, messages = run_with_messages(capsys, "cursors", "delete", "c1")
+    assert output == [{"name": "c1", "deleted": True}]
+    assert "deleted the durable stream 'c1'" in messages
     assert run(capsys, "cursors", "list") == []
     assert main(["cursors", "inspect", "c1"]) == 1
+    assert "no durable stream named 'c1'" in capsys.readouterr().err
 
 
-def test_export_then_import_moves_the_log_intact(
-    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_deleting_a_cursor_that_never_existed_says_so(
+    store_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed(capsys, monkeypatch)
-    run(capsys, "tail", "--durable", "kept", "--type", "deposited", "--count", "1", "--seconds", "10")
-    export = tmp_path / "log.ndjson"
-    run(capsys, "export", str(export))
-    lines = [json.loads(line) for line in export.read_text().splitlines()]
-    assert lines[0] == {"factstr_export": 1, "head": 3}
-    assert [[r["sequence_number"] for r in line["batch"]] for line in lines[1:3]] == [[1], [2, 3]]
-    assert lines[3]["durable_stream"]["name"] == "kept" and lines[3]["durable_stream"]["cursor"] == 3
-
-    target = f"sqlite:///{tmp_path / 'copy.db'}"
-    assert run(capsys, "import", str(export), "--store", target) == [{"imported_events": 3, "durable_streams": 1}]
-    with connect(store_url) as source, connect(target) as copy:
-        a = source.query(EventQuery()).event_records
-        b = copy.query(EventQuery()).event_records
-        assert [(r.sequence_number, r.event_type, r.payload) for r in a] == [
-            (r.sequence_number, r.event_type, r.payload) for r in b
-        ]
-        assert b[1].occurred_at == b[2].occurred_at  # the batch stayed one batch
-        assert [r.occurred_at for r in a] == [r.occurred_at for r in b]  # and kept its commit time
-        info = copy.durable_stream("kept")
-        assert info is not None and info.cursor == 3 and info.query == source.durable_stream("kept").query  # type: ignore[union-attr]
-
-
-def test_import_refuses_a_non_empty_store(
-    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seed(capsys, monkeypatch)
-    export = tmp_path / "log.ndjson"
-    run(capsys, "export", str(export))
-    assert main(["import", str(export)]) == 1
-    assert "empty store" in capsys.readouterr().err
-
-
-def test_import_refuses_a_file_with_a_gap(store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    export = tmp_path / "gap.ndjson"
-    record = {"occurred_at": "2026-01-01T00:00:00.000000Z", "event_type": "a", "payload": 1}
-    export.write_text(
-        json.dumps({"batch": [{"sequence_number": 1, **record}]})
-        + "\n"
-        + json.dumps({"batch": [{"sequence_number": 3, **record}]})
-        + "\n"
-    )
-    assert main(["import", str(export)]) == 1
-    assert "does not continue the log at 2" in capsys.readouterr().err
+    output, messages = run_with_messages(capsys, "cursors", "delete", "never-existed")
+    assert output == [{"name": "never-existed", "deleted": False}]
+    assert "no durable stream named 'never-existed': nothing to delete" in messages
 
 
 def test_verify_passes_on_a_sound_log(
@@ -174,6 +143,7 @@ def test_stats_summarise_the_log(
 
 
 def test_commands_on_an_empty_store(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    connect(store_url).close()  # exists, holds nothing
     assert run(capsys, "query") == []
     assert run(capsys, "verify")[0]["ok"] is True
     assert run(capsys, "stats")[0]["events"] == 0
@@ -204,7 +174,26 @@ def test_models_rebuild_inspect_list_and_reset(
     (info,) = run(capsys, "models", "list")
     assert (info["name"], info["cursor"], info["state"]) == ("deposit-count", 4, {"deposits": 2})
     assert run(capsys, "models", "inspect", "deposit-count")[0]["lag"] == 0
-    assert run(capsys, "models", "reset", "deposit-count") == [{"name": "deposit-count", "reset": True}]
+    output, messages = run_with_messages(capsys, "models", "reset", "deposit-count")
+    assert output == [{"name": "deposit-count", "reset": True}]
+    assert "forgot the state and cursor of 'deposit-count'" in messages
     assert run(capsys, "models", "list") == []
+    output, messages = run_with_messages(capsys, "models", "reset", "deposit-count")
+    assert output == [{"name": "deposit-count", "reset": False}]
+    assert "no query model named 'deposit-count': nothing to reset" in messages
     assert main(["models", "inspect", "deposit-count"]) == 1
     assert main(["models", "rebuild", "no_such_module:MODEL"]) == 1
+
+
+def test_store_options_work_before_and_after_a_cursors_or_models_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACTSTR_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'named.db'}"
+    with connect(url) as store:
+        store.stream_all_durable("c", lambda batch: None).unsubscribe()
+    assert [info["name"] for info in run(capsys, "cursors", "--store", url, "list")] == ["c"]
+    assert [info["name"] for info in run(capsys, "cursors", "list", "--store", url)] == ["c"]
+    assert run(capsys, "models", "--store", url, "list") == []
+    assert not (tmp_path / "factstr.db").exists()  # the default store was never looked at

@@ -68,6 +68,7 @@ def test_serve_uses_a_sqlite_file_by_default_and_stops_on_sigterm(tmp_path: Path
     assert (tmp_path / "factstr.db").exists()
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line.get("path") == "/append" and line.get("status") == 200 for line in lines)
+    assert any(line["message"] == "created a new store at sqlite:///factstr.db" for line in lines)
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
 
 

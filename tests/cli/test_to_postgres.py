@@ -56,3 +56,23 @@ def test_export_from_sqlite_and_import_into_postgres(tmp_path: Path, postgres_ur
         imported = target.durable_stream("projector")
         assert original is not None and imported is not None
         assert (imported.query, imported.cursor) == (original.query, 2)
+
+
+def schema_exists(schema: str) -> bool:
+    import psycopg
+
+    from factstr.testing._postgres_backend import server_url
+
+    with psycopg.connect(server_url()) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
+        return bool(row and row[0])
+
+
+def test_reads_refuse_a_missing_schema_and_create_none(postgres_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = postgres_url.rpartition("schema=")[2]
+    assert main(["stats", "--store", postgres_url]) == 1
+    assert "no store at" in capsys.readouterr().err
+    assert not schema_exists(schema)
+    assert main(["append", "first", "{}", "--store", postgres_url]) == 0
+    assert "created a new store" in capsys.readouterr().err
+    assert main(["stats", "--store", postgres_url]) == 0

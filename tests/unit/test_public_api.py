@@ -37,6 +37,15 @@ def test_error_tree() -> None:
     assert issubclass(factstr.AppendOutcomeUnknown, factstr.BackendError)
 
 
+def test_errors_of_the_other_packages_live_in_the_one_tree() -> None:
+    from factstr import _errors, aio
+
+    assert aio.AbandonedBatch is _errors.AbandonedBatch
+    assert issubclass(aio.AbandonedBatch, factstr.EventStoreError)
+    assert "AbandonedBatch" in (_errors.__doc__ or "")
+    assert f"{aio.AbandonedBatch.__module__}.{aio.AbandonedBatch.__name__}" == "factstr.aio.AbandonedBatch"
+
+
 def test_conflict_pickles_with_its_versions() -> None:
     import pickle
 

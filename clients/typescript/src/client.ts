@@ -1,5 +1,5 @@
 /**
- * `FactstrClient`: the store contract (CONTRACT.md) over the FACTSTR HTTP API, for Node.js 20+.
+ * `FactstrClient`: the store contract (docs/contract.md) over the FACTSTR HTTP API, for Node.js 20+.
  */
 
 import { EmptyAppend, UnknownDurableStream } from "./errors.js";

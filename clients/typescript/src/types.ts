@@ -1,5 +1,5 @@
 /**
- * The values of the FACTSTR contract (CONTRACT.md, C1 and C8) as the client exposes them.
+ * The values of the FACTSTR contract (docs/contract.md, C1 and C8) as the client exposes them.
  *
  * Field names are the contract's own words, exactly as they travel over HTTP. Every sequence number a
  * response carries is a `bigint`, so a log can grow past 2^53 without a silent rounding; where the client

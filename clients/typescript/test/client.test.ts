@@ -1,4 +1,4 @@
-// Appends, queries and errors against a real `factstr serve` (CONTRACT.md C3, C4, C5, C7, C8).
+// Appends, queries and errors against a real `factstr serve` (docs/contract.md, C3, C4, C5, C7, C8).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 

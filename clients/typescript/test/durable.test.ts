@@ -1,4 +1,4 @@
-// Durable streams and cursor administration (CONTRACT.md C6.1).
+// Durable streams and cursor administration (docs/contract.md, C6.1).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 

@@ -1,4 +1,4 @@
-// Live streams over server-sent events (CONTRACT.md C6).
+// Live streams over server-sent events (docs/contract.md, C6).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 

@@ -6,7 +6,7 @@ committed batches into an :class:`AsyncEventStream`. No store logic lives here: 
 wrapped store's.
 """
 
-from ._bridge import AbandonedBatch
+from .._errors import AbandonedBatch
 from ._store import AsyncEventStore
 from ._stream import AsyncEventStream
 

@@ -15,18 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from .._errors import EventStoreError
+from .._errors import AbandonedBatch
 from .._model import EventRecord
 from .._streams import EventStream, Handler
 
 # How often a blocked worker looks whether its stream was stopped meanwhile (by unsubscribe or store.close).
 _RECHECK_SECONDS = 0.05
-
-
-class AbandonedBatch(EventStoreError):
-    """A durable batch the async consumer did not finish: the cursor stays before it; it comes again."""
-
-    __module__ = "factstr.aio"
 
 
 class Bridge:

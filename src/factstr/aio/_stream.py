@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 
+from .._errors import AbandonedBatch
 from .._model import EventRecord
 from .._streams import EventStream, Handler
-from ._bridge import AbandonedBatch, Bridge
+from ._bridge import Bridge
 
 # How often a consumer waiting for a batch looks whether its stream stopped (store closed, failure).
 _RECHECK_SECONDS = 0.1

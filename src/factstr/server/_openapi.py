@@ -2,7 +2,7 @@
 
 This is the API's written contract for other clients (the TypeScript package is generated against it). The
 server serves it at ``/openapi.json`` and the repository keeps a copy in ``openapi.json``; a test fails when
-the two differ, so change the API here first. Field names are the contract's own words (CONTRACT.md C1).
+the two differ, so change the API here first. Field names are the contract's own words (docs/contract.md, C1).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import abc
 import importlib
 import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,13 @@ from .._store import EventStore
 
 
 class Backend(abc.ABC):
-    """One fresh database of one kind, for one test."""
+    """One fresh database of one kind, for one test.
+
+    A store of your own implements ``_open(**options)`` (a new store object on this test's database, using
+    ``workdir`` for files) and, if dropping the database needs more than closing its stores, ``cleanup()``.
+    Set ``shares_database`` when two ``open()`` calls reach the same database (as two processes would), and
+    ``persistent`` when a database outlives its store objects; the tests that need either skip otherwise.
+    """
 
     name: str = ""
     shares_database: bool = False
@@ -61,30 +68,58 @@ class MemoryBackend(Backend):
         return MemoryStore(**options)
 
 
-# Each backend lives in its own module so that a store's test support stays next to nothing else.
-_BACKENDS = {
+BackendFactory = Callable[[Path], Backend]
+"""Makes the backend of one test from that test's temporary directory (a Backend subclass is one)."""
+
+# Each built-in backend lives in its own module so that a store's test support stays next to nothing else.
+_BUILT_IN = {
     "memory": "factstr.testing._backends:MemoryBackend",
     "sqlite": "factstr.testing._sqlite_backend:SQLiteBackend",
     "postgres": "factstr.testing._postgres_backend:PostgresBackend",
     "http": "factstr.testing._http_backend:HTTPBackend",
 }
+_registered: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Add a backend to the conformance suite: ``factory(workdir)`` returns a fresh, empty database for one test.
+
+    Call it from a ``conftest.py`` (before tests are collected), then select it with ``FACTSTR_BACKENDS=name``
+    or let it run with every other available backend. Registering a name again replaces the factory; the
+    built-in names (memory, sqlite, postgres, http) cannot be replaced.
+    """
+    if type(name) is not str or not name or "," in name or name != name.strip():
+        raise ValueError(f"a backend name is a non-empty str without commas or surrounding spaces, got {name!r}")
+    if name in _BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in backend; choose another name")
+    if not callable(factory):
+        raise TypeError(f"factory must be callable (a Backend subclass, or workdir -> Backend), got {factory!r}")
+    _registered[name] = factory
 
 
 def backend_names() -> list[str]:
-    """The backends to run, from ``FACTSTR_BACKENDS`` (comma-separated) or every one that exists."""
+    """The backends to run: ``FACTSTR_BACKENDS`` (comma-separated), else every available and registered one."""
     chosen = os.environ.get("FACTSTR_BACKENDS")
     if chosen:
         return [name.strip() for name in chosen.split(",") if name.strip()]
-    return [name for name in _BACKENDS if _available(name)]
+    return [name for name in _BUILT_IN if _available(name)] + list(_registered)
 
 
 def _available(name: str) -> bool:
-    module = _BACKENDS[name].partition(":")[0]
+    module = _BUILT_IN[name].partition(":")[0]
     return importlib.util.find_spec(module) is not None
 
 
 def make_backend(name: str, workdir: Path) -> Backend:
     """Create the backend called ``name`` for one test (it may raise ``pytest.skip``)."""
-    module_name, _, class_name = _BACKENDS[name].partition(":")
+    if name in _registered:
+        made = _registered[name](workdir)
+        if not isinstance(made, Backend):
+            raise TypeError(f"the factory of backend {name!r} returned {made!r}, not a factstr.testing.Backend")
+        return made
+    if name not in _BUILT_IN:
+        known = ", ".join([*_BUILT_IN, *_registered])
+        raise ValueError(f"no backend named {name!r} (known: {known}); register it with register_backend()")
+    module_name, _, class_name = _BUILT_IN[name].partition(":")
     backend_class: type[Backend] = getattr(importlib.import_module(module_name), class_name)
     return backend_class(workdir)

@@ -1,0 +1,7 @@
+"""``python -m factstr.cli``: the same as the ``factstr`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
