@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,6 +29,7 @@ from ._security import (
     token_matches,
 )
 from ._sse import ServerStream, StreamHub
+from ._stats import STATS_ROUTES, LogStatistics
 
 access_logger = logging.getLogger("factstr.server.access")
 stream_logger = logging.getLogger("factstr.server")
@@ -166,10 +168,13 @@ def create_app(
         ),
     )
 
+    statistics = LogStatistics(store)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await state.hub.shutdown()
+        await run_in_threadpool(statistics.close)
 
     middleware = [Middleware(_Gate, state=state)]
     if cors_origins:
@@ -183,12 +188,13 @@ def create_app(
             ),
         )
     app = Starlette(
-        routes=ROUTES,
+        routes=ROUTES + STATS_ROUTES,
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.factstr = state
+    app.state.factstr_statistics = statistics
     return app
 
 
