@@ -168,6 +168,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_streams_per_client=args.max_streams_per_client,
             heartbeat_seconds=args.heartbeat_seconds,
             cors_origins=args.cors_origin or (),
+            ui_admin=args.ui_admin,
         )
         server = make_server(app, args.host, args.port)
         logging.getLogger("factstr.server").info(
@@ -569,7 +570,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    serve = command("serve", "Serve the store over HTTP (JSON and server-sent events).", cmd_serve)
+    serve = command(
+        "serve",
+        "Serve the store over HTTP (JSON and server-sent events), with a web inspector at /ui.",
+        cmd_serve,
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
     serve.add_argument("--token", help="require this bearer token (default: $FACTSTR_TOKEN)")
@@ -579,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat-seconds", type=float, default=15.0, help="SSE heartbeat interval")
     serve.add_argument("--cors-origin", action="append", metavar="ORIGIN", help="allow a browser origin (repeatable)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--ui-admin", action="store_true", help="let the web inspector at /ui reset and delete durable cursors"
+    )
 
     append = command("append", "Append one event, or the NDJSON events read from stdin as one batch.", cmd_append)
     append.add_argument("event_type", nargs="?", help="the event type (omit to read NDJSON from stdin)")

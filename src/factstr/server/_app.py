@@ -30,6 +30,7 @@ from ._security import (
 )
 from ._sse import ServerStream, StreamHub
 from ._stats import STATS_ROUTES, LogStatistics
+from ._ui import UI_ROUTES, is_ui_path
 
 access_logger = logging.getLogger("factstr.server.access")
 stream_logger = logging.getLogger("factstr.server")
@@ -100,7 +101,7 @@ class _Gate:
             await send(message)
 
         try:
-            if token is not None and scope["path"] not in PUBLIC_PATHS:
+            if token is not None and scope["path"] not in PUBLIC_PATHS and not is_ui_path(scope["path"]):
                 authorization = Request(scope).headers.get("authorization")
                 if not token_matches(authorization, token):
                     problem = Problem(401, "unauthorized", "a valid bearer token is required")
@@ -148,13 +149,15 @@ def create_app(
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS,
     queue_batches: int = DEFAULT_QUEUE_BATCHES,
     cors_origins: Sequence[str] = (),
+    ui_admin: bool = False,
 ) -> Starlette:
     """Return the ASGI app serving ``store`` over HTTP.
 
     The caller owns the store: the app never closes it. When ``token`` is given, every route except
-    ``/healthz`` and ``/openapi.json`` needs ``Authorization: Bearer <token>``. CORS stays off unless
-    ``cors_origins`` lists the allowed origins. On shutdown (the ASGI lifespan, or :func:`serve`) every open
-    stream gets an ``end`` message and its store stream is stopped.
+    ``/healthz``, ``/openapi.json`` and the web inspector's files under ``/ui`` needs
+    ``Authorization: Bearer <token>``. CORS stays off unless ``cors_origins`` lists the allowed origins. On
+    shutdown (the ASGI lifespan, or :func:`serve`) every open stream gets an ``end`` message and its store
+    stream is stopped. The inspector may reset and delete durable cursors only when ``ui_admin`` is true.
     """
     state = ServerState(
         store,
@@ -188,13 +191,14 @@ def create_app(
             ),
         )
     app = Starlette(
-        routes=ROUTES + STATS_ROUTES,
+        routes=ROUTES + STATS_ROUTES + UI_ROUTES,
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.factstr = state
     app.state.factstr_statistics = statistics
+    app.state.factstr_ui_admin = ui_admin
     return app
 
 
