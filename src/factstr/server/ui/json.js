@@ -82,8 +82,15 @@ function count(value) {
   return `${keys} key${keys === 1 ? "" : "s"}`;
 }
 
+/** One line of JSON with a space after each comma and colon, as people write it. */
+function inline(value) {
+  if (Array.isArray(value)) return "[" + value.map(inline).join(", ") + "]";
+  if (isObject(value)) return "{" + Object.keys(value).map((key) => `${JSON.stringify(key)}: ${inline(value[key])}`).join(", ") + "}";
+  return scalarText(value);
+}
+
 function preview(value) {
-  const text = stringify(value);
+  const text = inline(value);
   return text.length <= PREVIEW_CHARS ? text : text.slice(0, PREVIEW_CHARS - 1) + "…";
 }
 
@@ -102,7 +109,7 @@ export function renderJson(value, openDepth = 2, depth = 0) {
   const entries = Array.isArray(value) ? value.map((item, index) => [index, item]) : Object.entries(value);
   if (entries.length === 0) return el("span", { class: "json-empty" }, Array.isArray(value) ? "[]" : "{}");
   const node = el("details", { class: "json-node" });
-  const short = stringify(value).length <= PREVIEW_CHARS;
+  const short = inline(value).length <= PREVIEW_CHARS;
   node.open = !short && depth < openDepth && entries.length <= 50;
   node.append(el("summary", {}, el("span", { class: "json-preview" }, preview(value)), el("span", { class: "json-count" }, Array.isArray(value) ? `[ ${count(value)} ]` : `{ ${count(value)} }`)));
   const list = el("ul", { class: "json-entries" });
