@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from factstr.server import openapi_document
 from factstr.server._routes import ROUTES
+from factstr.server._stats import STATS_ROUTES
 
 from .conftest import Served
 
@@ -33,7 +34,7 @@ def test_document_is_openapi_3_1_with_an_error_schema() -> None:
 def test_every_route_is_documented_and_every_documented_path_exists() -> None:
     documented = {(path, method.upper()) for path, item in openapi_document()["paths"].items() for method in item}
     served = set()
-    for route in ROUTES:
+    for route in ROUTES + STATS_ROUTES:
         assert isinstance(route, Route)
         path = route.path.replace(":durable_name}", "}")
         served |= {(path, method) for method in route.methods or () if method != "HEAD"}

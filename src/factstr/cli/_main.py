@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     serve = command(
-        "serve", "Serve the store over HTTP (JSON and server-sent events); creates it if needed.", cmd_serve, located
+        "serve",
+        "Serve the store over HTTP (JSON and server-sent events, a web inspector at /ui); creates it if needed.",
+        cmd_serve,
+        located,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)")
@@ -111,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stream-buffer-bytes", type=int, default=1024 * 1024, help="bytes queued per stream")
     serve.add_argument(
         "--stream-stall-seconds", type=float, default=60.0, help="end a stream whose client reads nothing this long"
+    )
+    serve.add_argument(
+        "--ui-admin", action="store_true", help="let the web inspector at /ui reset and delete durable cursors"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 

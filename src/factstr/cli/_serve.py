@@ -36,6 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             allowed_origins=args.allowed_origin or (),
             stream_buffer_bytes=args.stream_buffer_bytes,
             stream_stall_seconds=args.stream_stall_seconds,
+            ui_admin=args.ui_admin,
         )
         server = make_server(app, args.host, args.port, request_timeout=args.request_timeout)
         logger.info("serving %s on http://%s:%d", args.store, args.host, args.port, extra={"store": args.store})

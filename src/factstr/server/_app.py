@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -29,6 +30,8 @@ from ._security import (
     token_matches,
 )
 from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
+from ._stats import STATS_ROUTES, LogStatistics
+from ._ui import UI_ROUTES, is_ui_path
 
 access_logger = logging.getLogger("factstr.server.access")
 stream_logger = logging.getLogger("factstr.server")
@@ -143,6 +146,7 @@ class _TokenGate:
         if (
             scope["type"] == "http"
             and scope["path"] not in PUBLIC_PATHS
+            and not is_ui_path(scope["path"])
             and not token_matches(Request(scope).headers.get("authorization"), self._token)
         ):
             problem = Problem(401, "unauthorized", "a valid bearer token is required")
@@ -178,16 +182,18 @@ def create_app(
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    ui_admin: bool = False,
 ) -> Starlette:
     """Return the ASGI app serving ``store`` over HTTP.
 
     The caller owns the store: the app never closes it. When ``token`` is given, every route except
-    ``/healthz`` and ``/openapi.json`` needs ``Authorization: Bearer <token>``. CORS stays off unless
-    ``cors_origins`` lists the allowed origins. Browser rules (docs/server.md, "Browsers"): on a loopback
-    connection only loopback Host names with the connection's port are answered, plus ``allowed_hosts``;
-    pages of other origins may not change anything unless listed in ``allowed_origins`` or ``cors_origins``;
-    request bodies must be JSON. On shutdown (the ASGI lifespan, or :func:`serve`) every open stream gets an
-    ``end`` message and its store stream is stopped.
+    ``/healthz``, ``/openapi.json`` and the web inspector's files under ``/ui`` needs
+    ``Authorization: Bearer <token>``. CORS stays off unless ``cors_origins`` lists the allowed origins.
+    Browser rules (docs/server.md, "Browsers"): on a loopback connection only loopback Host names with the
+    connection's port are answered, plus ``allowed_hosts``; pages of other origins may not change anything
+    unless listed in ``allowed_origins`` or ``cors_origins``; request bodies must be JSON. On shutdown (the
+    ASGI lifespan, or :func:`serve`) every open stream gets an ``end`` message and its store stream is
+    stopped. The inspector may reset and delete durable cursors only when ``ui_admin`` is true.
     """
     state = ServerState(
         store,
@@ -203,10 +209,13 @@ def create_app(
         ),
     )
 
+    statistics = LogStatistics(store)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await state.hub.shutdown()
+        await run_in_threadpool(statistics.close)
 
     middleware = [Middleware(_Gate, state=state)]
     if cors_origins:
@@ -221,7 +230,7 @@ def create_app(
     if state.settings.token is not None:
         middleware.append(Middleware(_TokenGate, token=state.settings.token))
     app = Starlette(
-        routes=ROUTES,
+        routes=ROUTES + STATS_ROUTES + UI_ROUTES,
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
@@ -229,6 +238,8 @@ def create_app(
     # `/append/` is not `/append`: a redirect would make clients send their request twice.
     app.router.redirect_slashes = False
     app.state.factstr = state
+    app.state.factstr_statistics = statistics
+    app.state.factstr_ui_admin = ui_admin
     return app
 
 

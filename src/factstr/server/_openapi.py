@@ -214,6 +214,86 @@ _SCHEMAS: dict[str, Any] = {
             "heartbeat_seconds": {"type": "number"},
         },
     },
+    "LogRecord": {
+        "type": "object",
+        "description": "A committed fact with the first sequence number of the batch it was committed in.",
+        "required": ["sequence_number", "occurred_at", "event_type", "payload", "batch_first_sequence_number"],
+        "properties": {
+            "sequence_number": _SEQ,
+            "occurred_at": {"type": "string", "format": "date-time"},
+            "event_type": {"type": "string"},
+            "payload": {},
+            "batch_first_sequence_number": {
+                **_OPTIONAL_SEQ,
+                "description": "Facts with the same number were committed together; null when the served store "
+                "forwards to another server and cannot tell.",
+            },
+        },
+    },
+    "LogPage": {
+        "type": "object",
+        "required": ["head", "records"],
+        "properties": {
+            "head": _OPTIONAL_SEQ,
+            "records": {"type": "array", "items": _ref("LogRecord"), "description": "Newest first."},
+        },
+    },
+    "Statistics": {
+        "type": "object",
+        "description": "What the web inspector's overview shows.",
+        "required": [
+            "head",
+            "store_kind",
+            "version",
+            "counted_through",
+            "event_types",
+            "other_types_count",
+            "append_rate",
+        ],
+        "properties": {
+            "head": _OPTIONAL_SEQ,
+            "store_kind": {"type": "string", "description": "memory, sqlite, postgresql or http."},
+            "version": {"type": "string", "description": "The factstr version of the server."},
+            "counted_through": {
+                **_POSITION,
+                "description": "The counts cover the log up to this number; below the head while they catch up.",
+            },
+            "event_types": {
+                "type": "array",
+                "description": "Facts per event type, most first (at most 10 000 types by name).",
+                "items": {
+                    "type": "object",
+                    "required": ["event_type", "count"],
+                    "properties": {"event_type": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
+                },
+            },
+            "other_types_count": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Facts of the types beyond the first 10 000, counted together.",
+            },
+            "append_rate": {
+                "type": "object",
+                "required": ["bucket_seconds", "buckets"],
+                "properties": {
+                    "bucket_seconds": {"type": "integer", "minimum": 1},
+                    "buckets": {
+                        "type": "array",
+                        "description": "Consecutive buckets, oldest first, the last one holding now.",
+                        "items": {
+                            "type": "object",
+                            "required": ["start", "facts", "batches"],
+                            "properties": {
+                                "start": {"type": "string", "format": "date-time"},
+                                "facts": {"type": "integer", "minimum": 0},
+                                "batches": {"type": "integer", "minimum": 0},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
     "Health": {
         "type": "object",
         "required": ["status", "head"],
@@ -435,6 +515,47 @@ _PATHS: dict[str, Any] = {
             "parameters": [_NAME_PARAMETER],
             "requestBody": _json_body("ResetRequest", "The new cursor."),
             "responses": {"204": {"description": "Reset."}, **_errors(400, 401, 404, 409, 415, 422, 503)},
+        }
+    },
+    "/stats": {
+        "get": {
+            "operationId": "statistics",
+            "summary": "Facts per type, the append rate of the last ten minutes, the store kind and version.",
+            "description": "The counts are kept by one live stream over the whole log that the server starts "
+            "at the first request, so an answer costs the same however long the log is. Until that stream has "
+            "caught up, `counted_through` is below `head` and the counts cover the log up to it.",
+            "responses": {"200": _ok("Statistics", "The statistics."), **_errors(401, 503)},
+        }
+    },
+    "/log": {
+        "get": {
+            "operationId": "logPage",
+            "summary": "A page of consecutive facts, newest first, each with the first number of its batch.",
+            "description": "Without `before` or `after`: the newest `limit` facts. One bounded read by "
+            "sequence number, however long the log is.",
+            "parameters": [
+                {
+                    "name": "before",
+                    "in": "query",
+                    "required": False,
+                    "description": "The facts just below this number.",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "description": "The facts just above this number (not with `before`).",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                },
+            ],
+            "responses": {"200": _ok("LogPage", "The page."), **_errors(401, 422, 503)},
         }
     },
     "/healthz": {

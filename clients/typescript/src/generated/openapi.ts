@@ -228,6 +228,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Facts per type, the append rate of the last ten minutes, the store kind and version.
+         * @description The counts are kept by one live stream over the whole log that the server starts at the first request, so an answer costs the same however long the log is. Until that stream has caught up, `counted_through` is below `head` and the counts cover the log up to it.
+         */
+        get: operations["statistics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of consecutive facts, newest first, each with the first number of its batch.
+         * @description Without `before` or `after`: the newest `limit` facts. One bounded read by sequence number, however long the log is.
+         */
+        get: operations["logPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -384,6 +424,49 @@ export interface components {
             /** @description The stream starts after this number (a durable stream: its stored cursor). */
             position: number;
             heartbeat_seconds: number;
+        };
+        /** @description A committed fact with the first sequence number of the batch it was committed in. */
+        LogRecord: {
+            /** @description A global sequence number (JSON integer; exact in JavaScript up to 2^53 - 1). */
+            sequence_number: number;
+            /** Format: date-time */
+            occurred_at: string;
+            event_type: string;
+            payload: unknown;
+            /** @description Facts with the same number were committed together; null when the served store forwards to another server and cannot tell. */
+            batch_first_sequence_number: number | null;
+        };
+        LogPage: {
+            head: number | null;
+            /** @description Newest first. */
+            records: components["schemas"]["LogRecord"][];
+        };
+        /** @description What the web inspector's overview shows. */
+        Statistics: {
+            head: number | null;
+            /** @description memory, sqlite, postgresql or http. */
+            store_kind: string;
+            /** @description The factstr version of the server. */
+            version: string;
+            /** @description The counts cover the log up to this number; below the head while they catch up. */
+            counted_through: number;
+            /** @description Facts per event type, most first (at most 10 000 types by name). */
+            event_types: {
+                event_type: string;
+                count: number;
+            }[];
+            /** @description Facts of the types beyond the first 10 000, counted together. */
+            other_types_count: number;
+            append_rate: {
+                bucket_seconds: number;
+                /** @description Consecutive buckets, oldest first, the last one holding now. */
+                buckets: {
+                    /** Format: date-time */
+                    start: string;
+                    facts: number;
+                    batches: number;
+                }[];
+            };
         };
         Health: {
             /** @enum {string} */
@@ -1284,6 +1367,97 @@ export interface operations {
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    statistics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The statistics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Statistics"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    logPage: {
+        parameters: {
+            query?: {
+                /** @description The facts just below this number. */
+                before?: number;
+                /** @description The facts just above this number (not with `before`). */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
