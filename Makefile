@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # FACTSTR next to UmaDB and eventsourcing in one run (the peers are the optional `bench` extra, installed here).
-BENCH_PEERS_ARGS ?= --stores sqlite,postgres --events 200000 --writers 4 --repeat 5
+BENCH_PEERS_ARGS ?= --stores memory,sqlite,postgres --events 200000 --writers 4 --repeat 5
 bench-peers: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench --peers umadb,eventsourcing $(BENCH_PEERS_ARGS)
