@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-long test-python test-typescript typescript-deps lint serve bench clean
+.PHONY: test test-long test-python test-typescript typescript-deps lint serve bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# FACTSTR next to UmaDB and eventsourcing in one run (the peers are the optional `bench` extra, installed here).
+BENCH_PEERS_ARGS ?= --stores memory,sqlite,postgres --events 200000 --writers 4 --repeat 5
+bench-peers: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench --peers umadb,eventsourcing $(BENCH_PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

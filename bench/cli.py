@@ -54,6 +54,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--json", type=Path, default=DEFAULT_JSON, help=f"where to write the JSON (default {DEFAULT_JSON})"
     )
+    parser.add_argument(
+        "--peers",
+        help="compare with these peers side by side, in interleaved rounds: umadb,eventsourcing (or none); "
+        "runs B1-B7 and B10 instead of the store-only matrix (scenarios: B1,B2,B3,B4,B4c,B5,B6,B7,B10)",
+    )
+    parser.add_argument(
+        "--no-node", action="store_true", help="B10 without the TypeScript client (no Node.js, no npm build)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and durations (the smoke test)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     return parser.parse_args(argv)
@@ -100,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
     settings = settings_from(args)
+    if args.peers is not None:
+        from .side_cli import run_peers
+
+        return run_peers(args, settings)
     explicit = args.stores is not None
     store_names = _names(args.stores, STORE_NAMES, "store")
     chosen = set(_names(args.scenarios, SCENARIO_ORDER, "scenario"))

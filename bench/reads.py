@@ -144,7 +144,7 @@ def _timed(session: Session, operation: Callable[[], None], samples: list[float]
 
 def _raw_lookup(raw: RawDatabase, buckets: random.Random, size: int) -> None:
     bucket = buckets.randrange(BUCKETS)
-    count = raw.lookup(TYPES[bucket % len(TYPES)], bucket)
+    count = raw.lookup(TYPES[bucket % len(TYPES)], bucket, size)
     check(count == expected_bucket_count(bucket, size), f"raw lookup of bucket {bucket} returned {count} rows")
 
 

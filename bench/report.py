@@ -78,13 +78,18 @@ def _memory() -> str:
         return "unknown RAM"
 
 
-def header(settings: Settings, env: dict[str, str], stores: dict[str, dict[str, str]]) -> str:
+def header(
+    settings: Settings, env: dict[str, str], stores: dict[str, dict[str, str]], *, interleaved: bool = False
+) -> str:
     """The settings in force, printed above the table."""
     lines = [f"{key:>9}: {value}" for key, value in env.items()]
+    repetitions = (
+        f"{settings.repeat} interleaved rounds (median, min-max)" if interleaved else f"median of {settings.repeat}"
+    )
     lines.append(
         f"{'run':>9}: N={settings.events:,}, small history={settings.small:,}, "
         f"{settings.duration:g} s per measurement, "
-        f"median of {settings.repeat}, {settings.writers} writers, B4c limit {settings.counter_limit}"
+        f"{repetitions}, {settings.writers} writers, B4c limit {settings.counter_limit}"
         + (" (--quick)" if settings.quick else "")
     )
     for name, values in stores.items():
@@ -132,13 +137,25 @@ def write_json(
     skipped: dict[str, str],
     results: list[Result],
 ) -> None:
+    write_document(path, settings, env, stores, skipped, {"results": [asdict(result) for result in results]})
+
+
+def write_document(
+    path: Path,
+    settings: Settings,
+    env: dict[str, str],
+    stores: dict[str, dict[str, str]],
+    skipped: dict[str, str],
+    content: dict[str, Any],
+) -> None:
+    """Write a run's JSON: the command, settings, environment, systems, what was skipped, and ``content``."""
     document: dict[str, Any] = {
         "command": " ".join([Path(sys.executable).name, "-m", "bench", *sys.argv[1:]]),
         "settings": asdict(settings),
         "environment": env,
         "stores": stores,
         "skipped": skipped,
-        "results": [asdict(result) for result in results],
+        **content,
     }
     document["settings"].pop("postgres_url", None)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +166,7 @@ def read_json(path: Path) -> tuple[Settings, dict[str, str], dict[str, dict[str,
     """Read back what :func:`write_json` wrote."""
     document = json.loads(path.read_text())
     settings = Settings(postgres_url="", **document["settings"])
-    results = [Result(**row) for row in document["results"]]
+    results = [Result(**row) for row in document.get("results", [])]
     return settings, document["environment"], document["stores"], document["skipped"], results
 
 
@@ -160,7 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     settings, env, stores, skipped, results = read_json(path)
     document = json.loads(path.read_text())
     print(f"command: {document.get('command', '?')}")
-    print(header(settings, env, stores))
+    print(header(settings, env, stores, interleaved=document.get("mode") == "peers"))
+    if document.get("mode") == "peers":
+        from .interleave import SideRun
+        from .side_report import Table, render_all
+
+        tables = [Table(**table) for table in document["tables"]]
+        print()
+        print(render_all(SideRun.from_json(document["side"]), tables, skipped))
+        return 0
     for name, reason in skipped.items():
         print(f"{'skipped':>9}: {name}: {reason}")
     print()

@@ -1,7 +1,9 @@
 """The subprocess side of the harness: ``python -m bench.worker '<json job>'`` (see ``bench.procs``).
 
 Jobs: ``decide`` (a B4 writer), ``reserve`` (a B4c writer), ``probe`` (B7's other-process appender),
-``replay`` (B8: a durable replay with peak RSS), ``footprint`` (B9: the Memory store's bytes per event).
+``replay`` (B8: a durable replay with peak RSS), ``footprint`` (B9: the Memory store's bytes per event);
+``log-decide``, ``log-reserve`` and ``log-probe`` do the same as the first three on any system's log (the
+side-by-side run with the peers, ``bench.side``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 import factstr
 from factstr import EventRecord, EventStore
 
+from . import side_ops
 from .data import fill, latency_event
+from .systems import Log, open_log
 from .writes import decide_until, reserve_until
 
 
@@ -32,6 +36,15 @@ def main(argv: list[str]) -> int:
             start_at = float(sys.stdin.readline())
             time.sleep(max(0.0, start_at - time.time()))
             result = _synchronised(kind, job, store, start_at)
+    elif kind in ("log-decide", "log-reserve", "log-probe"):
+        log = open_log(job["log"])
+        try:
+            _say("ready")
+            start_at = float(sys.stdin.readline())
+            time.sleep(max(0.0, start_at - time.time()))
+            result = _on_log(kind, job, log, start_at)
+        finally:
+            log.close()
     elif kind == "replay":
         result = _replay(job)
     elif kind == "footprint":
@@ -62,6 +75,21 @@ def _synchronised(kind: str, job: dict[str, Any], store: EventStore, start_at: f
     last = 0
     for index in range(job["count"]):
         last = store.append([latency_event(time.time(), index)]).last_sequence_number
+        time.sleep(job["interval"])
+    return {"last_sequence_number": last}
+
+
+def _on_log(kind: str, job: dict[str, Any], log: Log, start_at: float) -> dict[str, Any]:
+    deadline = start_at + job.get("duration", 0.0)
+    if kind == "log-decide":
+        ops, conflicts = side_ops.decide_until(log, job["accounts"], job["writer"], deadline)
+        return {"ops": ops, "conflicts": conflicts, "finished_at": time.time()}
+    if kind == "log-reserve":
+        ops, conflicts = side_ops.reserve_until(log, job["counter"], job["limit"], job["writer"], deadline)
+        return {"ops": ops, "conflicts": conflicts, "finished_at": time.time()}
+    last = 0
+    for index in range(job["count"]):
+        last = log.append([latency_event(time.time(), index)])
         time.sleep(job["interval"])
     return {"last_sequence_number": last}
 
