@@ -1421,6 +1421,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
             503: {
                 headers: {
@@ -1458,6 +1467,15 @@ export interface operations {
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
