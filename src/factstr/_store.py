@@ -404,6 +404,7 @@ class EventStore(abc.ABC):
     ) -> EventStream:
         """Run a stream over ``source`` on the shared runtime; a hold it was given is released if that fails."""
         try:
+            self._watch_other_processes()
             stream = EventStream(
                 source,
                 filters,
@@ -483,6 +484,14 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def _is_held(self, name: str) -> bool:
         """Return whether some holder, in any process, has ``name``."""
+
+    def _watch_other_processes(self) -> None:
+        """Make commits of other processes wake this store's streams; called before every stream starts.
+
+        Stores shared between processes start their watcher here (once), so that a store nobody streams
+        from runs no watcher at all. The default does nothing: nothing else can write to the log.
+        """
+        return
 
     @abc.abstractmethod
     def _close_backend(self) -> None:

@@ -235,7 +235,6 @@ class PostgresStore(EventStore):
         return QueryResult(records, records[-1].sequence_number, version)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        self._ensure_listener()
         where = _sql.compile_where(filters)
         statement = self._statements.scan(where.text)
         rows = self._fetch(statement, [after, *where.params, limit], "reading the log")
@@ -282,8 +281,8 @@ class PostgresStore(EventStore):
     def _cancel_statement(self, thread_id: int) -> bool:
         return self._pool.cancel(thread_id)
 
-    def _ensure_listener(self) -> None:
-        """Start watching other processes' commits when the first stream reads (writers never need it)."""
+    def _watch_other_processes(self) -> None:
+        """Start listening for other processes' commits (once): streams need it, writers never do."""
         if self._listener is not None:
             return
         with self._listener_lock:

@@ -352,7 +352,6 @@ class SQLiteStore(EventStore):
         return QueryResult(records, last, version)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        self._ensure_watcher()
         records: list[EventRecord] = []
         starts: list[int] = []
         with self._translated("scan"), self._readers.snapshot() as connection:
@@ -449,8 +448,8 @@ class SQLiteStore(EventStore):
 
     # --- other processes ---------------------------------------------------------------------------------
 
-    def _ensure_watcher(self) -> None:
-        """Start watching for other processes' commits once a stream reads (nothing else needs it)."""
+    def _watch_other_processes(self) -> None:
+        """Start the watcher of other processes' commits (once): streams need it, nothing else does."""
         if self._watcher is not None:
             return
         with self._watcher_lock:
