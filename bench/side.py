@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import random
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from .side_ops import (
 )
 from .stats import percentile, run_for, warm_up
 from .systems import Deliveries, Log, System
-from .writes import decision_accounts
+from .writes import decision_accounts, threads
 
 FILL_BATCH = 1000
 BATCH = 100
@@ -592,33 +591,6 @@ def b4c_group(lineup: Lineup) -> None:
 
 def _reserver(log: Log, counter: str, limit: int, index: int, deadline: float) -> tuple[int, int]:
     return reserve_until(log, counter, limit, index + 1, deadline)
-
-
-def threads(count: int, work: Callable[[int, float], tuple[int, int]], duration: float) -> list[tuple[int, int]]:
-    """Run ``work(index, deadline)`` in ``count`` threads started together (the deadline ``duration`` after
-    the start); return their (ops, conflicts)."""
-    results: list[tuple[int, int]] = [(0, 0)] * count
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(count + 1)
-    deadline: list[float] = []
-
-    def run(w: int) -> None:
-        try:
-            barrier.wait()
-            results[w] = work(w, deadline[0])
-        except BaseException as exc:
-            errors.append(exc)
-
-    pool = [threading.Thread(target=run, args=(w,), name=f"bench-side-writer-{w}") for w in range(count)]
-    for thread in pool:
-        thread.start()
-    deadline.append(time.time() + duration)
-    barrier.wait()
-    for thread in pool:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 _GROUPS: dict[str, Callable[[Lineup], None]] = {

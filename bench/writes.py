@@ -305,7 +305,7 @@ def b4(session: Session) -> Result:
                 per_writer = [(int(r["ops"]), int(r["conflicts"])) for r in results]
             else:
                 count = 1 if mode == "1 writer" else writers
-                per_writer = _threads(
+                per_writer = threads(
                     count,
                     functools.partial(_decide_writer, store, accounts, count),
                     settings.duration,
@@ -352,7 +352,9 @@ def _reserve_writer(
     return reserve_until(store, counter, limit, index + 1, deadline)
 
 
-def _threads(count: int, work: Callable[[int, float], tuple[int, int]], duration: float) -> list[tuple[int, int]]:
+def threads(count: int, work: Callable[[int, float], tuple[int, int]], duration: float) -> list[tuple[int, int]]:
+    """Run ``work(index, deadline)`` in ``count`` threads started together (the deadline ``duration`` after
+    the start); return their (ops, conflicts)."""
     results: list[tuple[int, int]] = [(0, 0)] * count
     errors: list[BaseException] = []
     barrier = threading.Barrier(count + 1)
@@ -365,12 +367,12 @@ def _threads(count: int, work: Callable[[int, float], tuple[int, int]], duration
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(w,), name=f"bench-writer-{w}") for w in range(count)]
-    for thread in threads:
+    pool = [threading.Thread(target=run, args=(w,), name=f"bench-writer-{w}") for w in range(count)]
+    for thread in pool:
         thread.start()
     deadline_box.append(time.time() + duration)
     barrier.wait()
-    for thread in threads:
+    for thread in pool:
         thread.join()
     if errors:
         raise errors[0]
@@ -414,7 +416,7 @@ def b4c(session: Session) -> Result:
                 per_writer = [(int(r["ops"]), int(r["conflicts"])) for r in results]
             else:
                 started = time.time()
-                per_writer = _threads(
+                per_writer = threads(
                     writers,
                     functools.partial(_reserve_writer, store, counter, limit, started + budget),
                     0,
