@@ -28,8 +28,7 @@ export function inClientWords(message: string): string {
     .replace(/\b(\w+)=True\b/g, "$1: true")
     .replace(/\b(\w+)=False\b/g, "$1: false")
     .replace(/\b2\*\*(\d+)/g, "2^$1")
-    .replace(/\bor None\b/g, "or null")
-    .replace(/\b(expected|actual) None\b/g, "$1 null");
+    .replace(/\b(or|is|got|version|expected|actual) None(?:Type)?\b/g, "$1 null");
 }
 
 /** msgspec's "Expected `str`, got `int`" and the server's "a non-negative int": the JSON names instead. */
