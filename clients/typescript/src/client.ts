@@ -151,13 +151,15 @@ export class FactstrClient {
     maybeOptions: LiveStreamOptions = {},
   ): Promise<EventStream> | BatchIterator<T> {
     const options = typeof handlerOrOptions === "function" ? maybeOptions : (handlerOrOptions ?? {});
-    const params = { query: requestBody(eventQuery(query)) };
-    const target: StreamTarget = {
-      kind: "live",
-      path: "/streams/live",
-      params: { ...params, start: startParam(options.start ?? "end") },
-      // Last-Event-ID carries the position; `start` would only repeat it.
-      resumeParams: () => params,
+    const target = (): StreamTarget => {
+      const params = { query: requestBody(eventQuery(query)) };
+      return {
+        kind: "live",
+        path: "/streams/live",
+        params: { ...params, start: startParam(options.start ?? "end") },
+        // Last-Event-ID carries the position; `start` would only repeat it.
+        resumeParams: () => params,
+      };
     };
     return this.follow(target, handlerOrOptions, options);
   }
@@ -204,17 +206,19 @@ export class FactstrClient {
     maybeOptions: DurableStreamOptions = {},
   ): Promise<EventStream> | BatchIterator<T> {
     const options = typeof handlerOrOptions === "function" ? maybeOptions : (handlerOrOptions ?? {});
-    const encodedQuery = requestBody(eventQuery(query));
-    const params: Record<string, string> = { query: encodedQuery, start: startParam(options.start ?? "beginning") };
-    if (options.reset === true) params["reset"] = "true";
-    const target: StreamTarget = {
-      kind: "durable",
-      name,
-      path: durablePath("/streams/durable/", name),
-      params,
-      // After a lost connection the stored cursor decides; `start` only matters if the server lost it, and
-      // then the last handled position is the right place. Never `reset` again: it would rewind.
-      resumeParams: (position) => ({ query: encodedQuery, start: position.toString() }),
+    const target = (): StreamTarget => {
+      const encodedQuery = requestBody(eventQuery(query));
+      const params: Record<string, string> = { query: encodedQuery, start: startParam(options.start ?? "beginning") };
+      if (options.reset === true) params["reset"] = "true";
+      return {
+        kind: "durable",
+        name,
+        path: durablePath("/streams/durable/", name),
+        params,
+        // After a lost connection the stored cursor decides; `start` only matters if the server lost it, and
+        // then the last handled position is the right place. Never `reset` again: it would rewind.
+        resumeParams: (position) => ({ query: encodedQuery, start: position.toString() }),
+      };
     };
     return this.follow(target, handlerOrOptions, options);
   }
@@ -250,19 +254,24 @@ export class FactstrClient {
     await this.transport.request({ method: "DELETE", path: durablePath("/durable_streams/", name) }, options);
   }
 
+  /**
+   * A stream with a handler, or an async iterator. Bad arguments (`target()` throws) reject the promise of
+   * the first, and throw at once for the second, before anything is sent.
+   */
   private follow<T>(
-    target: StreamTarget,
+    target: () => StreamTarget,
     handler: BatchHandler<T> | StreamOptions | undefined,
     options: StreamOptions,
   ): Promise<EventStream> | BatchIterator<T> {
     if (typeof handler === "function") return this.open(target, handler as BatchHandler, options);
+    const checked = target();
     // A failure ends the loop with that error (next() rejects): no need to warn about it as well.
     const quiet = { ...options, onError: options.onError ?? (() => undefined) };
-    return new BatchIterator<T>((deliver) => new EventStream(this.transport, target, deliver, quiet));
+    return new BatchIterator<T>((deliver) => new EventStream(this.transport, checked, deliver, quiet));
   }
 
-  private async open(target: StreamTarget, handler: BatchHandler, options: StreamOptions): Promise<EventStream> {
-    const stream = new EventStream(this.transport, target, handler, options);
+  private async open(target: () => StreamTarget, handler: BatchHandler, options: StreamOptions): Promise<EventStream> {
+    const stream = new EventStream(this.transport, target(), handler, options);
     await stream.open();
     return stream;
   }

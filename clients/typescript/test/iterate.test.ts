@@ -8,6 +8,7 @@ import {
   type EventQuery,
   FactstrClient,
   type FetchFunction,
+  InvalidInput,
   type LocalServer,
   startServer,
 } from "@factstr/client";
@@ -78,6 +79,11 @@ describe("live streams as async iterators", () => {
     await assert.rejects(batches.next(), DurableStreamActive);
     assert.deepEqual(await batches.next(), { done: true, value: undefined });
     await holder.unsubscribe();
+  });
+
+  test("bad arguments throw InvalidInput at once, before anything is sent", () => {
+    assert.throws(() => client.streamToDurable("..", {}), InvalidInput);
+    assert.throws(() => client.streamTo({ filters: [{ payload_predicates: [{ n: 1n } as never] }] }), InvalidInput);
   });
 
   test("unsubscribe() from outside ends a loop that waits for a batch", async () => {

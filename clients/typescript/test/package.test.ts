@@ -143,6 +143,13 @@ try {
   ] as const) {
     test(`tsc --noEmit type-checks a TypeScript user of the package (${resolution} resolution)`, async () => {
       writeFileSync(join(consumer, "app.ts"), TYPED_USER);
+      // The README's examples, as a user would paste them.
+      const readme = readFileSync(join(packageRoot, "README.md"), "utf8");
+      const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match, index) => {
+        writeFileSync(join(consumer, `readme-${index}.ts`), match[1]!);
+        return `readme-${index}.ts`;
+      });
+      assert.ok(examples.length >= 2);
       const config = {
         compilerOptions: {
           target: "ES2022",
@@ -157,7 +164,7 @@ try {
           types: ["node"],
           typeRoots: [join(packageRoot, "node_modules", "@types")],
         },
-        files: ["app.ts"],
+        files: ["app.ts", ...examples],
       };
       const file = `tsconfig.${resolution.toLowerCase()}.json`;
       writeFileSync(join(consumer, file), JSON.stringify(config));
