@@ -90,10 +90,12 @@ describe("reserving and cancelling", () => {
     const nine = freshSlot("2026-12-01T09:00");
     const ten = { room: nine.room, start: "2026-12-01T10:00" };
     const elsewhere = freshSlot("2026-12-01T09:00");
-    assert.deepEqual(
-      await Promise.all([reserve(client, nine, "ada"), reserve(client, ten, "grace"), reserve(client, elsewhere, "alan")]),
-      [true, true, true],
-    );
+    const outcomes = await Promise.all([
+      reserve(client, nine, "ada"),
+      reserve(client, ten, "grace"),
+      reserve(client, elsewhere, "alan"),
+    ]);
+    assert.deepEqual(outcomes, [true, true, true]);
   });
 });
 
@@ -138,7 +140,7 @@ describe("the whole story", () => {
     assert.match(stdout, /Turing @ 2026-12-01T14:00: carol/);
   });
 
-  test("a second run against the same server finds the slots taken, and its board replays the whole history", async () => {
+  test("a second run against the same server finds the slots taken; its board replays the history", async () => {
     const boards = [await main(server.url, "story-board"), await main(server.url, "story-board")];
     for (const board of boards) {
       assert.deepEqual(

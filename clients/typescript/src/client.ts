@@ -143,7 +143,11 @@ export class FactstrClient {
    * one handler call per batch; resolves once the server registered the stream. Without one: the batches as
    * an async iterator (`for await (const batch of client.streamTo(query))`).
    */
-  streamTo<T = JsonValue>(query: EventQuery, handler: BatchHandler<T>, options?: LiveStreamOptions): Promise<EventStream>;
+  streamTo<T = JsonValue>(
+    query: EventQuery,
+    handler: BatchHandler<T>,
+    options?: LiveStreamOptions,
+  ): Promise<EventStream>;
   streamTo<T = JsonValue>(query: EventQuery, options?: LiveStreamOptions): BatchIterator<T>;
   streamTo<T>(
     query: EventQuery,

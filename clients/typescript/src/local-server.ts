@@ -138,7 +138,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Loc
   const executable = findExecutable(options.executable);
   const store = options.store ?? "memory://";
   const host = options.host ?? "127.0.0.1";
-  const args = ["serve", "--store", store, "--host", host, "--port", String(options.port ?? 0), ...(options.args ?? [])];
+  const port = String(options.port ?? 0);
+  const args = ["serve", "--store", store, "--host", host, "--port", port, ...(options.args ?? [])];
   const env: Record<string, string | undefined> = { ...process.env, ...options.env };
   // `factstr serve` takes its token from FACTSTR_TOKEN (not from the command line, where `ps` shows it).
   delete env["FACTSTR_TOKEN"];
@@ -266,7 +267,9 @@ function findExecutable(option: string | undefined): string {
       if (isExecutableFile(candidate)) return candidate;
     }
   }
-  throw new ServerStartError(`the factstr command was not found: FACTSTR_BIN is not set and no PATH entry has it. ${INSTALL_HINT}.`);
+  throw new ServerStartError(
+    `the factstr command was not found: FACTSTR_BIN is not set and no PATH entry has it. ${INSTALL_HINT}.`,
+  );
 }
 
 function isExecutableFile(path: string): boolean {

@@ -31,6 +31,9 @@ export function inClientWords(message: string): string {
     .replace(/\b(or|is|got|version|expected|actual) None(?:Type)?\b/g, "$1 null");
 }
 
+/** "must be a str", "a non-negative int": a Python type name after the words that announce one. */
+const TYPE_WORD = /\b(must be an?|non-negative|positive) (str|int|float|bool)\b/g;
+
 /** msgspec's "Expected `str`, got `int`" and the server's "a non-negative int": the JSON names instead. */
 function rewriteTypeNames(message: string): string {
   return message
@@ -39,9 +42,10 @@ function rewriteTypeNames(message: string): string {
       if (!parts.every((part) => part in TYPE_NAMES || JSON_NAMES.has(part))) return whole;
       return `${before} \`${parts.map((part) => TYPE_NAMES[part] ?? part).join(" | ")}\``;
     })
-    .replace(/\b(must be an?|non-negative|positive) (str|int|float|bool)\b/g, (_whole, before: string, name: string) => {
+    .replace(TYPE_WORD, (_whole, before: string, name: string) => {
       const word = TYPE_NAMES[name] ?? name;
-      return `${before.startsWith("must be") ? `must be ${/^[aeiou]/.test(word) ? "an" : "a"}` : before} ${word}`;
+      const article = /^[aeiou]/.test(word) ? "an" : "a";
+      return `${before.startsWith("must be") ? `must be ${article}` : before} ${word}`;
     });
 }
 

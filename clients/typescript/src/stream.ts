@@ -359,7 +359,8 @@ export class EventStream {
           this.state = "closing";
           await this.acknowledgementsSent();
           await this.closeOnServer();
-          this.finish(stopped ? { reason: "unsubscribed", failure: this.lastFailure } : { reason: "failed", failure: error });
+          const ending = stopped ? "unsubscribed" : "failed";
+          this.finish({ reason: ending, failure: stopped ? this.lastFailure : error });
         }
         this.handling = false;
         done();
