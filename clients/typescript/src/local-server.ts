@@ -11,7 +11,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 import { FactstrClient } from "./client.js";
@@ -166,9 +166,12 @@ export async function startServer(options: StartServerOptions = {}): Promise<Loc
   const failed = new Promise<never>((_resolve, reject) => {
     child.on("error", (error: NodeJS.ErrnoException) => {
       const missing = error.code === "ENOENT" || error.code === "EACCES";
-      const message = missing
-        ? `cannot run ${executable} (${error.code}). ${INSTALL_HINT}.`
-        : `cannot run ${executable}: ${error.message}`;
+      const noDirectory = options.cwd !== undefined && !existsSync(options.cwd);
+      const message = noDirectory
+        ? `cannot run ${executable}: the working directory ${options.cwd} does not exist`
+        : missing
+          ? `cannot run ${executable} (${error.code}). ${INSTALL_HINT}.`
+          : `cannot run ${executable}: ${error.message}`;
       reject(new ServerStartError(message, log.text, { cause: error }));
     });
     child.once("exit", (code, signal) => {

@@ -99,6 +99,21 @@ describe("live streams as async iterators", () => {
     assert.equal((await batches.closed).reason, "unsubscribed");
   });
 
+  test("aborting the signal ends the loop", async () => {
+    const controller = new AbortController();
+    const type = unique("aborted");
+    const batches = client.streamTo(ofType(type), { signal: controller.signal });
+    await batches.ready();
+    await client.append([{ event_type: type, payload: 1 }]);
+    let count = 0;
+    for await (const _batch of batches) {
+      count += 1;
+      controller.abort();
+    }
+    assert.equal(count, 1);
+    assert.equal((await batches.closed).reason, "unsubscribed");
+  });
+
   test("a stream that fails makes next() reject with its failure", async () => {
     // A server message the client cannot read: the stream stops with BackendError (unexpected_response).
     const garbled: FetchFunction = async (input, init) => {
