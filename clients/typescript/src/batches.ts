@@ -44,7 +44,7 @@ export class BatchIterator<T = JsonValue> implements AsyncIterableIterator<reado
   private streamClosed: StreamClosed | undefined;
   /** Wakes a `next()` waiting for a batch or for the end. */
   private wake: () => void = () => undefined;
-  /** `next()` and `return()` run one after the other, as the iterator protocol expects. */
+  /** Calls of `next()` run one after the other, as the iterator protocol expects. */
   private turn: Promise<unknown> = Promise.resolve();
 
   /** @internal Use the client's `stream*` methods without a handler. */
@@ -101,12 +101,13 @@ export class BatchIterator<T = JsonValue> implements AsyncIterableIterator<reado
     return this.inTurn(() => this.nextBatch());
   }
 
-  /** Leave the loop (`break`, `return`, an exception): unsubscribe; the batch in progress counts as not handled. */
-  return(): Promise<IteratorReturnResult<undefined>> {
-    return this.inTurn(async () => {
-      await this.stop(false);
-      return DONE;
-    });
+  /**
+   * Leave the loop (`break`, `return`, an exception): unsubscribe; the batch in progress counts as not
+   * handled. It does not wait for a `next()` still waiting for a batch: that one resolves as done.
+   */
+  async return(): Promise<IteratorReturnResult<undefined>> {
+    await this.stop(false);
+    return DONE;
   }
 
   /**

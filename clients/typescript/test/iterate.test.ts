@@ -99,6 +99,15 @@ describe("live streams as async iterators", () => {
     assert.equal((await batches.closed).reason, "unsubscribed");
   });
 
+  test("return() while a next() waits for a batch ends both", async () => {
+    const batches = client.streamTo(ofType(unique("waiting")));
+    const waiting = batches.next();
+    await batches.ready();
+    assert.deepEqual(await batches.return(), { done: true, value: undefined });
+    assert.deepEqual(await waiting, { done: true, value: undefined });
+    assert.equal((await batches.closed).reason, "unsubscribed");
+  });
+
   test("aborting the signal ends the loop", async () => {
     const controller = new AbortController();
     const type = unique("aborted");
