@@ -5,54 +5,70 @@
  * and appends only if no new fact about the slot arrived in between (`appendIf` with the context version it
  * read). When two people race for one slot, exactly one wins; the other gets `ConditionalAppendConflict`,
  * reads again, and sees that the slot is taken. A booking board follows every reservation and cancellation
- * through a durable stream.
+ * through a durable stream, consumed as an async iterator.
  *
- *     node dist/examples/meeting-rooms.js http://127.0.0.1:7117
+ *     npm run build
+ *     node dist/examples/meeting-rooms.js                          # starts a local server of its own
+ *     node dist/examples/meeting-rooms.js http://127.0.0.1:7117    # or talks to a running one
+ *     node --test dist/examples/                                   # its tests
  */
 
 import { pathToFileURL } from "node:url";
 
-import { ConditionalAppendConflict, type EventQuery, type EventRecord, FactstrClient } from "@factstr/client";
+import {
+  type BatchIterator,
+  ConditionalAppendConflict,
+  type EventQuery,
+  type EventRecord,
+  FactstrClient,
+  type NewEvent,
+  startServer,
+} from "@factstr/client";
 
-const RESERVED = "slot-reserved";
-const CANCELLED = "reservation-cancelled";
+export const RESERVED = "slot-reserved";
+export const CANCELLED = "reservation-cancelled";
 
-interface Slot {
+/** A room at a time. */
+export interface Slot {
   readonly room: string;
   readonly start: string; // e.g. "2026-12-01T09:00"
 }
 
+/** The payload of both facts: who reserved, or cancelled, which slot. */
+export interface SlotFact extends Slot {
+  readonly person: string;
+}
+
 /** The facts that decide about one slot: its reservations and cancellations. */
-function slotContext(slot: Slot): EventQuery {
+export function slotContext(slot: Slot): EventQuery {
   return {
     filters: [{ event_types: [RESERVED, CANCELLED], payload_predicates: [{ room: slot.room, start: slot.start }] }],
   };
 }
 
 /** Who holds the slot after these facts, if anyone. */
-function holder(records: readonly EventRecord[]): string | null {
+function holder(records: readonly EventRecord<SlotFact>[]): string | null {
   let current: string | null = null;
-  for (const record of records) {
-    const payload = record.payload as { person: string };
-    if (record.event_type === RESERVED) current = payload.person;
-    else if (record.event_type === CANCELLED && payload.person === current) current = null;
+  for (const { event_type, payload } of records) {
+    if (event_type === RESERVED) current = payload.person;
+    else if (event_type === CANCELLED && payload.person === current) current = null;
   }
   return current;
+}
+
+function fact(eventType: string, slot: Slot, person: string): NewEvent<SlotFact> {
+  return { event_type: eventType, payload: { room: slot.room, start: slot.start, person } };
 }
 
 /** Reserve the slot for `person`; resolve false when someone else holds it. */
 export async function reserve(client: FactstrClient, slot: Slot, person: string): Promise<boolean> {
   const context = slotContext(slot);
   for (;;) {
-    const facts = await client.query(context);
+    const facts = await client.query<SlotFact>(context);
     const current = holder(facts.event_records);
     if (current !== null) return current === person;
     try {
-      await client.appendIf(
-        [{ event_type: RESERVED, payload: { room: slot.room, start: slot.start, person } }],
-        context,
-        facts.current_context_version,
-      );
+      await client.appendIf([fact(RESERVED, slot, person)], context, facts.current_context_version);
       return true;
     } catch (error) {
       // Someone changed this slot since we read it: read again and decide again.
@@ -65,14 +81,10 @@ export async function reserve(client: FactstrClient, slot: Slot, person: string)
 export async function cancel(client: FactstrClient, slot: Slot, person: string): Promise<boolean> {
   const context = slotContext(slot);
   for (;;) {
-    const facts = await client.query(context);
+    const facts = await client.query<SlotFact>(context);
     if (holder(facts.event_records) !== person) return false;
     try {
-      await client.appendIf(
-        [{ event_type: CANCELLED, payload: { room: slot.room, start: slot.start, person } }],
-        context,
-        facts.current_context_version,
-      );
+      await client.appendIf([fact(CANCELLED, slot, person)], context, facts.current_context_version);
       return true;
     } catch (error) {
       if (!(error instanceof ConditionalAppendConflict)) throw error;
@@ -80,16 +92,52 @@ export async function cancel(client: FactstrClient, slot: Slot, person: string):
   }
 }
 
-/** A read model: who holds which slot, kept current by a durable stream named `name`. */
+/** A read model: who holds which slot, kept current by a durable stream. */
 export class BookingBoard {
   readonly slots = new Map<string, string>();
+  private batches: BatchIterator<SlotFact> | undefined;
+  private following: Promise<void> = Promise.resolve();
 
-  apply(batch: readonly EventRecord[]): void {
-    for (const record of batch) {
-      const { room, start, person } = record.payload as { room: string; start: string; person: string };
-      const key = `${room} @ ${start}`;
-      if (record.event_type === RESERVED) this.slots.set(key, person);
-      else if (this.slots.get(key) === person) this.slots.delete(key);
+  /**
+   * Follow every reservation and cancellation under the durable name `name`; resolves once the stream is
+   * registered. This board lives in memory, so it starts empty and must replay from the beginning: `reset`
+   * rewinds the stored cursor. A board kept in a database would keep its cursor and resume where it stopped.
+   * Either way the name is held while the board runs (a second copy gets `DurableStreamActive`), and the
+   * server reports its lag per name.
+   */
+  async follow(client: FactstrClient, name: string): Promise<void> {
+    const bookings = { filters: [{ event_types: [RESERVED, CANCELLED] }] };
+    const batches = client.streamToDurable<SlotFact>(name, bookings, { reset: true, start: "beginning" });
+    await batches.ready();
+    this.batches = batches;
+    // The board's own loop: one committed batch at a time, in order; the stored cursor passes a batch once
+    // apply() returned and the loop asked for the next one.
+    const loop = (async () => {
+      for await (const batch of batches) this.apply(batch);
+    })();
+    loop.catch(() => undefined); // a failure is reported by close()
+    this.following = loop;
+  }
+
+  /** Resolve once the board applied everything up to `sequenceNumber` (read your own writes). */
+  async caughtUp(sequenceNumber: bigint | null): Promise<void> {
+    if (this.batches === undefined) throw new Error("the board follows nothing yet: call follow() first");
+    if (!(await this.batches.waitUntil(sequenceNumber ?? 0n, { timeoutMs: 10_000 }))) {
+      throw new Error(`the booking board did not reach ${sequenceNumber} within 10 s`);
+    }
+  }
+
+  /** Stop following; rejects with the stream's failure, if it failed. */
+  async close(): Promise<void> {
+    await this.batches?.unsubscribe();
+    await this.following;
+  }
+
+  apply(batch: readonly EventRecord<SlotFact>[]): void {
+    for (const { event_type, payload } of batch) {
+      const key = `${payload.room} @ ${payload.start}`;
+      if (event_type === RESERVED) this.slots.set(key, payload.person);
+      else if (this.slots.get(key) === payload.person) this.slots.delete(key);
     }
   }
 
@@ -100,22 +148,17 @@ export class BookingBoard {
   }
 }
 
-/** The whole story; returns the board as it ends. */
-export async function main(baseUrl: string, boardName = "booking-board"): Promise<BookingBoard> {
+/**
+ * The whole story against the server at `baseUrl`, or, without one, against a local server of its own
+ * (`factstr serve` over a memory store, started and stopped here). Returns the board as it ends.
+ */
+export async function main(baseUrl?: string, boardName = "booking-board"): Promise<BookingBoard> {
   const token = process.env["FACTSTR_TOKEN"];
-  const client = new FactstrClient({ baseUrl, ...(token === undefined ? {} : { token }) });
+  const server = baseUrl === undefined ? await startServer() : undefined;
+  const client = server?.client ?? new FactstrClient({ baseUrl: baseUrl!, ...(token === undefined ? {} : { token }) });
   const board = new BookingBoard();
-  // This board lives in memory, so it starts empty and must replay from the beginning: `reset` rewinds the
-  // stored cursor. A board kept in a database would keep its cursor and resume where it stopped. Either way
-  // the name is held while the board runs (a second copy gets DurableStreamActive), and the server reports
-  // its lag per name.
-  const stream = await client.streamToDurable(
-    boardName,
-    { filters: [{ event_types: [RESERVED, CANCELLED] }] },
-    (batch) => board.apply(batch),
-    { reset: true, start: "beginning" },
-  );
   try {
+    await board.follow(client, boardName);
     const standup: Slot = { room: "Ada", start: "2026-12-01T09:00" };
     const review: Slot = { room: "Turing", start: "2026-12-01T14:00" };
 
@@ -129,14 +172,15 @@ export async function main(baseUrl: string, boardName = "booking-board"): Promis
     console.log(`dave reserves the freed slot: ${await reserve(client, standup, "dave")}`);
 
     // Read your own writes: wait until the board has seen everything appended so far.
-    await stream.waitUntil((await client.head()) ?? 0n, { timeoutMs: 10_000 });
+    await board.caughtUp(await client.head());
     console.log(`booking board:\n${board.render()}`);
   } finally {
-    await stream.unsubscribe();
+    await board.close();
+    await server?.stop();
   }
   return board;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main(process.argv[2] ?? process.env["FACTSTR_URL"] ?? "http://127.0.0.1:7117");
+  await main(process.argv[2] ?? process.env["FACTSTR_URL"]);
 }

@@ -2,14 +2,17 @@
  * `FactstrClient`: the store contract (docs/contract.md) over the FACTSTR HTTP API, for Node.js 20+.
  */
 
+import { BatchIterator } from "./batches.js";
 import { EmptyAppend, UnknownDurableStream } from "./errors.js";
 import type { WritableValue } from "./json.js";
 import { type BatchHandler, EventStream, type StreamOptions, type StreamTarget } from "./stream.js";
 import { type CallOptions, type FetchFunction, Transport } from "./transport.js";
 import type {
   AppendResult,
+  CheckedEvents,
   DurableStreamInfo,
   EventQuery,
+  JsonValue,
   NewEvent,
   QueryResult,
   SequenceNumberInput,
@@ -69,7 +72,10 @@ export class FactstrClient {
    * Throws `EmptyAppend` for no events and `InvalidInput` for bad ones (nothing committed then), and
    * `AppendOutcomeUnknown` when the connection died (or the timeout passed) while the append was in flight.
    */
-  async append(events: readonly NewEvent[], options?: CallOptions): Promise<AppendResult> {
+  async append<E extends readonly NewEvent<unknown>[]>(
+    events: E & CheckedEvents<E>,
+    options?: CallOptions,
+  ): Promise<AppendResult> {
     checkEvents(events);
     const text = await this.transport.request(
       { method: "POST", path: "/append", body: { events: newEvents(events) }, unsureIfLost: true },
@@ -83,8 +89,8 @@ export class FactstrClient {
    * `expectedContextVersion` (`null`: "no matching event yet"). Otherwise throws
    * `ConditionalAppendConflict` with `expected` and `actual`, and nothing is committed (C5).
    */
-  async appendIf(
-    events: readonly NewEvent[],
+  async appendIf<E extends readonly NewEvent<unknown>[]>(
+    events: E & CheckedEvents<E>,
     contextQuery: EventQuery,
     expectedContextVersion: SequenceNumberInput | null,
     options?: CallOptions,
@@ -102,10 +108,13 @@ export class FactstrClient {
     return readAppendResult(parseAnswer(text, "append result"));
   }
 
-  /** Read the matching events after `min_sequence_number`, in order (C3; `limit` and `backwards`: C8). */
-  async query(query: EventQuery = {}, options?: CallOptions): Promise<QueryResult> {
+  /**
+   * Read the matching events after `min_sequence_number`, in order (C3; `limit` and `backwards`: C8).
+   * `T` declares the payloads' type (`query<SlotReserved>(...)`); it is not checked, as with `JSON.parse`.
+   */
+  async query<T = JsonValue>(query: EventQuery = {}, options?: CallOptions): Promise<QueryResult<T>> {
     const text = await this.transport.request({ method: "POST", path: "/query", body: eventQuery(query) }, options);
-    return readQueryResult(parseAnswer(text, "query result"));
+    return readQueryResult(parseAnswer(text, "query result")) as QueryResult<T>;
   }
 
   /** The highest committed sequence number, `null` for an empty log. */
@@ -114,54 +123,108 @@ export class FactstrClient {
     return readHead(parseAnswer(text, "head"));
   }
 
-  /** Follow every committed batch (C6); resolves once the server registered the stream. */
-  streamAll(handler: BatchHandler, options: LiveStreamOptions = {}): Promise<EventStream> {
-    return this.streamTo({}, handler, options);
-  }
-
-  /** Follow the batches matching `query`, each delivered as one handler call with its matching records. */
-  async streamTo(query: EventQuery, handler: BatchHandler, options: LiveStreamOptions = {}): Promise<EventStream> {
-    const params = { query: requestBody(eventQuery(query)) };
-    const target: StreamTarget = {
-      kind: "live",
-      path: "/streams/live",
-      params: { ...params, start: startParam(options.start ?? "end") },
-      // Last-Event-ID carries the position; `start` would only repeat it.
-      resumeParams: () => params,
-    };
-    return this.open(target, handler, options);
-  }
-
-  /** Follow every batch under a durable name: replay after its stored cursor, then live (C6.1). */
-  streamAllDurable(name: string, handler: BatchHandler, options: DurableStreamOptions = {}): Promise<EventStream> {
-    return this.streamToDurable(name, {}, handler, options);
+  /**
+   * Follow every committed batch (C6). With a handler: resolves to the stream once the server registered it.
+   * Without one: the batches as an async iterator (`for await (const batch of client.streamAll())`).
+   */
+  streamAll<T = JsonValue>(handler: BatchHandler<T>, options?: LiveStreamOptions): Promise<EventStream>;
+  streamAll<T = JsonValue>(options?: LiveStreamOptions): BatchIterator<T>;
+  streamAll<T>(
+    handlerOrOptions?: BatchHandler<T> | LiveStreamOptions,
+    options: LiveStreamOptions = {},
+  ): Promise<EventStream> | BatchIterator<T> {
+    return typeof handlerOrOptions === "function"
+      ? this.streamTo({}, handlerOrOptions, options)
+      : this.streamTo<T>({}, handlerOrOptions);
   }
 
   /**
-   * Follow the batches matching `query` under a durable name. The stored cursor moves only after the
-   * handler returned (or its promise resolved) for a batch. A handler that throws stops the stream with the
-   * cursor before that batch; registering again retries it. Throws `DurableStreamActive` while another
-   * stream holds the name and `DurableStreamMismatch` for a different stored query (unless `reset`).
+   * Follow the batches matching `query`, each delivered with exactly its matching records. With a handler:
+   * one handler call per batch; resolves once the server registered the stream. Without one: the batches as
+   * an async iterator (`for await (const batch of client.streamTo(query))`).
    */
-  async streamToDurable(
+  streamTo<T = JsonValue>(
+    query: EventQuery,
+    handler: BatchHandler<T>,
+    options?: LiveStreamOptions,
+  ): Promise<EventStream>;
+  streamTo<T = JsonValue>(query: EventQuery, options?: LiveStreamOptions): BatchIterator<T>;
+  streamTo<T>(
+    query: EventQuery,
+    handlerOrOptions?: BatchHandler<T> | LiveStreamOptions,
+    maybeOptions: LiveStreamOptions = {},
+  ): Promise<EventStream> | BatchIterator<T> {
+    const options = typeof handlerOrOptions === "function" ? maybeOptions : (handlerOrOptions ?? {});
+    const target = (): StreamTarget => {
+      const params = { query: requestBody(eventQuery(query)) };
+      return {
+        kind: "live",
+        path: "/streams/live",
+        params: { ...params, start: startParam(options.start ?? "end") },
+        // Last-Event-ID carries the position; `start` would only repeat it.
+        resumeParams: () => params,
+      };
+    };
+    return this.follow(target, handlerOrOptions, options);
+  }
+
+  /**
+   * Follow every batch under a durable name: replay after its stored cursor, then live (C6.1). With a handler
+   * or as an async iterator, as {@link streamToDurable}.
+   */
+  streamAllDurable<T = JsonValue>(
+    name: string,
+    handler: BatchHandler<T>,
+    options?: DurableStreamOptions,
+  ): Promise<EventStream>;
+  streamAllDurable<T = JsonValue>(name: string, options?: DurableStreamOptions): BatchIterator<T>;
+  streamAllDurable<T>(
+    name: string,
+    handlerOrOptions?: BatchHandler<T> | DurableStreamOptions,
+    options: DurableStreamOptions = {},
+  ): Promise<EventStream> | BatchIterator<T> {
+    return typeof handlerOrOptions === "function"
+      ? this.streamToDurable(name, {}, handlerOrOptions, options)
+      : this.streamToDurable<T>(name, {}, handlerOrOptions);
+  }
+
+  /**
+   * Follow the batches matching `query` under a durable name. The stored cursor moves only after a batch was
+   * handled: the handler returned (or its promise resolved), or, for an async iterator, the loop asked for the
+   * next batch. A handler that throws (or a loop left in the middle of a batch) stops the stream with the
+   * cursor before that batch; registering again delivers it again. Throws (or, iterating, `next()` rejects
+   * with) `DurableStreamActive` while another stream holds the name and `DurableStreamMismatch` for a
+   * different stored query (unless `reset: true`).
+   */
+  streamToDurable<T = JsonValue>(
     name: string,
     query: EventQuery,
-    handler: BatchHandler,
-    options: DurableStreamOptions = {},
-  ): Promise<EventStream> {
-    const encodedQuery = requestBody(eventQuery(query));
-    const params: Record<string, string> = { query: encodedQuery, start: startParam(options.start ?? "beginning") };
-    if (options.reset === true) params["reset"] = "true";
-    const target: StreamTarget = {
-      kind: "durable",
-      name,
-      path: durablePath("/streams/durable/", name),
-      params,
-      // After a lost connection the stored cursor decides; `start` only matters if the server lost it, and
-      // then the last handled position is the right place. Never `reset` again: it would rewind.
-      resumeParams: (position) => ({ query: encodedQuery, start: position.toString() }),
+    handler: BatchHandler<T>,
+    options?: DurableStreamOptions,
+  ): Promise<EventStream>;
+  streamToDurable<T = JsonValue>(name: string, query: EventQuery, options?: DurableStreamOptions): BatchIterator<T>;
+  streamToDurable<T>(
+    name: string,
+    query: EventQuery,
+    handlerOrOptions?: BatchHandler<T> | DurableStreamOptions,
+    maybeOptions: DurableStreamOptions = {},
+  ): Promise<EventStream> | BatchIterator<T> {
+    const options = typeof handlerOrOptions === "function" ? maybeOptions : (handlerOrOptions ?? {});
+    const target = (): StreamTarget => {
+      const encodedQuery = requestBody(eventQuery(query));
+      const params: Record<string, string> = { query: encodedQuery, start: startParam(options.start ?? "beginning") };
+      if (options.reset === true) params["reset"] = "true";
+      return {
+        kind: "durable",
+        name,
+        path: durablePath("/streams/durable/", name),
+        params,
+        // After a lost connection the stored cursor decides; `start` only matters if the server lost it, and
+        // then the last handled position is the right place. Never `reset` again: it would rewind.
+        resumeParams: (position) => ({ query: encodedQuery, start: position.toString() }),
+      };
     };
-    return this.open(target, handler, options);
+    return this.follow(target, handlerOrOptions, options);
   }
 
   /** Every stored durable cursor. */
@@ -195,14 +258,30 @@ export class FactstrClient {
     await this.transport.request({ method: "DELETE", path: durablePath("/durable_streams/", name) }, options);
   }
 
-  private async open(target: StreamTarget, handler: BatchHandler, options: StreamOptions): Promise<EventStream> {
-    const stream = new EventStream(this.transport, target, handler, options);
+  /**
+   * A stream with a handler, or an async iterator. Bad arguments (`target()` throws) reject the promise of
+   * the first, and throw at once for the second, before anything is sent.
+   */
+  private follow<T>(
+    target: () => StreamTarget,
+    handler: BatchHandler<T> | StreamOptions | undefined,
+    options: StreamOptions,
+  ): Promise<EventStream> | BatchIterator<T> {
+    if (typeof handler === "function") return this.open(target, handler as BatchHandler, options);
+    const checked = target();
+    // A failure ends the loop with that error (next() rejects): no need to warn about it as well.
+    const quiet = { ...options, onError: options.onError ?? (() => undefined) };
+    return new BatchIterator<T>((deliver) => new EventStream(this.transport, checked, deliver, quiet));
+  }
+
+  private async open(target: () => StreamTarget, handler: BatchHandler, options: StreamOptions): Promise<EventStream> {
+    const stream = new EventStream(this.transport, target(), handler, options);
     await stream.open();
     return stream;
   }
 }
 
-function checkEvents(events: readonly NewEvent[]): void {
+function checkEvents(events: readonly NewEvent<unknown>[]): void {
   // C4: an empty append is refused before anything else is looked at; no need to ask the server.
   if (Array.isArray(events) && events.length === 0) throw new EmptyAppend();
 }
@@ -211,7 +290,7 @@ function checkEvents(events: readonly NewEvent[]): void {
  * The values go to the server as they are: the server validates them (C7) exactly as a local store would,
  * and refuses unknown fields rather than dropping them. The serializer refuses what is not JSON.
  */
-function newEvents(events: readonly NewEvent[]): WritableValue {
+function newEvents(events: readonly NewEvent<unknown>[]): WritableValue {
   return events as unknown as WritableValue;
 }
 

@@ -3,6 +3,7 @@
  * Everything exported here is the public API; other modules are internal.
  */
 
+export { BatchIterator } from "./batches.js";
 export {
   type DurableStreamOptions,
   FactstrClient,
@@ -29,14 +30,30 @@ export {
   Unauthorized,
   UnknownDurableStream,
 } from "./errors.js";
+export {
+  LocalServer,
+  type LocalClientOptions,
+  ServerStartError,
+  startServer,
+  type StartServerOptions,
+} from "./local-server.js";
+export {
+  bigintReplacer,
+  MAX_SEQUENCE_NUMBER,
+  nextSequenceNumber,
+  sequenceNumberFromJson,
+  sequenceNumberToJson,
+} from "./sequence.js";
 export { type BatchHandler, EventStream, type StreamClosed, type StreamOptions } from "./stream.js";
 export type { CallOptions, FetchFunction } from "./transport.js";
 export type {
   AppendResult,
+  CheckedEvents,
   DurableStreamInfo,
   EventFilter,
   EventQuery,
   EventRecord,
+  JsonPayload,
   JsonValue,
   NewEvent,
   QueryResult,

@@ -23,7 +23,7 @@ import {
 } from "./errors.js";
 import { type ServerSentEvent, readServerSentEvents } from "./sse.js";
 import type { Deadline, Transport } from "./transport.js";
-import type { EventRecord } from "./types.js";
+import type { EventRecord, JsonValue } from "./types.js";
 import {
   parseAnswer,
   readProgress,
@@ -33,7 +33,13 @@ import {
 } from "./wire.js";
 
 /** Called once per committed batch with that batch's matching records; the next batch waits for it. */
-export type BatchHandler = (batch: readonly EventRecord[]) => void | Promise<void>;
+export type BatchHandler<T = JsonValue> = (batch: readonly EventRecord<T>[]) => void | Promise<void>;
+
+/**
+ * @internal What a handler throws to stop its stream without the batch counting as handled (a consumer that
+ * left an async iteration in the middle of a batch): no acknowledgement, no report.
+ */
+export class StopDelivery extends Error {}
 
 /** Options of every stream. */
 export interface StreamOptions {
@@ -344,14 +350,19 @@ export class EventStream {
     try {
       await this.handler(batch);
     } catch (error) {
-      this.report(error);
-      if (durable) {
+      const stopped = error instanceof StopDelivery;
+      if (!stopped) this.report(error);
+      if (durable || stopped) {
         // C6.1: the stream stops, the batch stays unacknowledged, and the name is released for a retry.
-        this.state = "closing";
-        await this.acknowledgementsSent();
-        await this.closeOnServer();
+        // StopDelivery: the consumer left without finishing the batch; it stops the same way, but quietly.
+        if (this.state === "open") {
+          this.state = "closing";
+          await this.acknowledgementsSent();
+          await this.closeOnServer();
+          const ending = stopped ? "unsubscribed" : "failed";
+          this.finish({ reason: ending, failure: stopped ? this.lastFailure : error });
+        }
         this.handling = false;
-        this.finish({ reason: "failed", failure: error });
         done();
         return false;
       }

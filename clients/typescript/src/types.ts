@@ -13,11 +13,45 @@ export type { JsonValue } from "./json.js";
 /** A sequence number given to the client: a `bigint`, or a `number` that is a safe integer. */
 export type SequenceNumberInput = bigint | number;
 
-/** A fact to append. */
-export interface NewEvent {
+/**
+ * A fact to append. `T` is the payload's type: any JSON value by default, or an interface of your own
+ * (`NewEvent<SlotReserved>`); `append` refuses, at compile time, payload types that are not JSON (a `Date`,
+ * a `Map`, a `bigint`, a function, a class instance with methods).
+ */
+export interface NewEvent<T = JsonValue> {
   readonly event_type: string;
-  readonly payload: JsonValue;
+  readonly payload: T;
 }
+
+/** What cannot travel as JSON (and would be refused with `InvalidInput` at run time). */
+type NotJson =
+  | bigint
+  | symbol
+  | ((...args: never[]) => unknown)
+  | Date
+  | Map<unknown, unknown>
+  | Set<unknown>
+  | RegExp
+  | Promise<unknown>;
+
+/**
+ * `T` itself where it is JSON, with `never` in place of each part that is not, so that the compiler names
+ * the offending member. `unknown` and `JsonValue` pass as they are (the run-time check has the last word).
+ */
+export type JsonPayload<T> = unknown extends T
+  ? T
+  : [T] extends [JsonValue]
+    ? T
+    : T extends NotJson
+      ? never
+      : T extends object
+        ? { [K in keyof T]: JsonPayload<T[K]> }
+        : T;
+
+/** The events of an append, each payload checked by {@link JsonPayload}. */
+export type CheckedEvents<E extends readonly NewEvent<unknown>[]> = {
+  readonly [I in keyof E]: E[I] extends NewEvent<infer P> ? NewEvent<JsonPayload<P>> : never;
+};
 
 /** One alternative of a query (C2): its type part AND its payload part must match. */
 export interface EventFilter {
@@ -47,8 +81,11 @@ export interface StoredEventQuery {
   readonly backwards: boolean;
 }
 
-/** A committed fact. */
-export interface EventRecord {
+/**
+ * A committed fact. `T` is the payload's type as the caller declares it (`query<SlotReserved>(...)`); the
+ * client does not check it, just as `JSON.parse` does not: it is JSON the server returned.
+ */
+export interface EventRecord<T = JsonValue> {
   readonly sequence_number: bigint;
   /**
    * When the batch was committed, as the server's text: UTC ISO 8601 with six fractional digits and `Z`
@@ -57,12 +94,12 @@ export interface EventRecord {
    */
   readonly occurred_at: string;
   readonly event_type: string;
-  readonly payload: JsonValue;
+  readonly payload: T;
 }
 
 /** What {@link FactstrClient.query} returns (C3). */
-export interface QueryResult {
-  readonly event_records: readonly EventRecord[];
+export interface QueryResult<T = JsonValue> {
+  readonly event_records: readonly EventRecord<T>[];
   /** The last returned record's number (in the returned order), `null` when none was returned. */
   readonly last_returned_sequence_number: bigint | null;
   /** The highest number of ANY matching event in the log, ignoring `min_sequence_number` and `limit`. */

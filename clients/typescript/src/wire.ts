@@ -9,6 +9,7 @@
 
 import { BackendError, InvalidInput } from "./errors.js";
 import type { components } from "./generated/openapi.js";
+import { inClientWords } from "./messages.js";
 import { JsonError, type JsonValue, type LosslessValue, parseJson, stringifyJson, type WritableValue } from "./json.js";
 import type {
   AppendResult,
@@ -265,7 +266,8 @@ export function readErrorBody(
   const actual = wire["actual"];
   return {
     code,
-    message: typeof message === "string" ? message : code,
+    // The server's words are Python's (`reset=True`, `'name'`): the reader of this error writes TypeScript.
+    message: typeof message === "string" ? inClientWords(message) : code,
     expected: typeof expected === "bigint" ? expected : null,
     actual: typeof actual === "bigint" ? actual : null,
   };

@@ -1,38 +1,64 @@
-// The README's ten-line example runs as written (with the test server's URL) and prints what it promises.
+// The README's examples run as written, each against the local server it starts, and print what they promise.
+// (test/package.test.ts type-checks them against the packed package.)
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 
-import { TestServer } from "./server.js";
+import ts from "typescript";
 
-let server: TestServer;
+import { factstrExecutable } from "./server.js";
 
-before(async () => {
-  server = await TestServer.start();
+const run = promisify(execFile);
+const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
+/** The README's ```ts blocks, in order. */
+const readmeBlocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]!);
+
+let workDirectory: string;
+before(() => {
+  workDirectory = mkdtempSync(join(tmpdir(), "factstr-readme-"));
 });
-after(async () => {
-  await server.close();
+after(() => {
+  rmSync(workDirectory, { recursive: true, force: true });
 });
 
-test("the README example runs, and a second run hits ConditionalAppendConflict", async () => {
-  const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
-  const block = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-  assert.ok(block !== undefined, "README.md has a ```ts block");
-  // The example has no type annotations, so it runs as JavaScript exactly as written.
-  const source = block.replace("http://127.0.0.1:7117", server.url);
-  // Inside the package, so that "@factstr/client" resolves to this package, as it would for a user.
-  const script = fileURLToPath(new URL(`../readme-example-${process.pid}.mjs`, import.meta.url));
-  writeFileSync(script, source);
+/** Run a README block as a script of this package (so that "@factstr/client" resolves to it), in `cwd`. */
+async function runBlock(source: string, cwd: string): Promise<{ stdout: string; stderr: string }> {
+  const javascript = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
+  const script = fileURLToPath(new URL(`../readme-example-${process.pid}-${Math.random()}.mjs`, import.meta.url));
+  writeFileSync(script, javascript);
   try {
-    const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, [script]);
-    assert.match(stdout, /^1n \[ 'account-opened' \]$/m);
-    const second = await run(process.execPath, [script]).catch((error: unknown) => error);
-    assert.match(String((second as { stderr?: string }).stderr), /ConditionalAppendConflict/);
+    return await run(process.execPath, [script], { cwd, env: { ...process.env, FACTSTR_BIN: factstrExecutable } });
   } finally {
     rmSync(script, { force: true });
   }
+}
+
+test("the README starts with the install and a ten-line example", () => {
+  const lines = readme.split("\n");
+  assert.equal(lines[0], "# @factstr/client");
+  assert.match(lines.slice(2, 7).join("\n"), /^```console\n.*pip install 'factstr\[server\]'.*\n.*npm pack.*\n.*npm install .*\.tgz/);
+  const first = readmeBlocks[0]!;
+  assert.ok(readme.indexOf(first) < 800, "the example comes right after the install");
+  assert.ok(first.trim().split("\n").length <= 12);
+});
+
+test("the ten-line example runs, and a second run hits ConditionalAppendConflict", async () => {
+  const cwd = mkdtempSync(join(workDirectory, "ten-lines-"));
+  const { stdout } = await runBlock(readmeBlocks[0]!, cwd);
+  assert.match(stdout, /^1n \[ 'account-opened' \]$/m);
+  assert.match(stdout, /^1$/m);
+  const second = await runBlock(readmeBlocks[0]!, cwd).catch((error: unknown) => error);
+  assert.match(String((second as { stderr?: string }).stderr), /ConditionalAppendConflict/);
+});
+
+test("the typed example runs", async () => {
+  const { stdout } = await runBlock(readmeBlocks[1]!, workDirectory);
+  assert.equal(stdout, "100 2\n");
 });

@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 
 // dist/test/server.js -> the package root -> the repository's virtualenv.
 const packageRoot = fileURLToPath(new URL("../../", import.meta.url));
-const FACTSTR = process.env["FACTSTR_BIN"] ?? join(packageRoot, "..", "..", ".venv", "bin", "factstr");
+/** The `factstr` the tests run: $FACTSTR_BIN, else the repository's virtualenv's. */
+export const factstrExecutable = process.env["FACTSTR_BIN"] ?? join(packageRoot, "..", "..", ".venv", "bin", "factstr");
 
 export interface ServerOptions {
   readonly token?: string;
@@ -45,7 +46,7 @@ export class TestServer {
     const store = this.options.store === "memory" ? "memory://" : `sqlite:///${join(this.directory, "t.db")}`;
     const args = ["serve", "--store", store, "--port", String(this.port)];
     if (this.options.token !== undefined) args.push("--token", this.options.token);
-    const child = spawn(FACTSTR, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(factstrExecutable, args, { stdio: ["ignore", "ignore", "pipe"] });
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       this.output = (this.output + chunk).slice(-20_000);
     });
