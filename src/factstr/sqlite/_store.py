@@ -37,7 +37,9 @@ from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery, check_positive_number
 from . import _holds, _schema, _sql
 from ._connections import ReaderPool, open_connection
-from ._watch import WATCH_INTERVAL_SECONDS, DataVersionWatcher
+from ._wake import WakeSender, wake_directory
+from ._watch import WATCH_INTERVAL_SECONDS, CommitWatcher
+from ._writelock import WriteLock
 
 Durability = Literal["full", "normal"]
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
@@ -123,9 +125,16 @@ class SQLiteStore(EventStore):
         # Guards the writer connection: appends (through the group committer's leader) and cursor writes.
         self._write_lock = threading.Lock()
         self._committer = GroupCommitter(self._commit_group, grouping=self._group_commit)
-        self._watcher: DataVersionWatcher | None = None
+        self._watcher: CommitWatcher | None = None
         self._watcher_lock = threading.Lock()
         self._writer = self._open_writer()
+        try:
+            self._writers_lock = self._open_writers_lock()
+        except BaseException:
+            self._writer.close()
+            raise
+        # Wakes the streams of other stores on the file (in any process) after each commit; under _write_lock.
+        self._wake_sender = WakeSender(wake_directory(self._locks_directory))
         self._readers = ReaderPool(self._path, busy_timeout=busy_timeout)
 
     def __enter__(self) -> Self:
@@ -172,6 +181,13 @@ class SQLiteStore(EventStore):
             raise
         return connection
 
+    def _open_writers_lock(self) -> WriteLock:
+        try:
+            os.makedirs(self._locks_directory, exist_ok=True)
+            return WriteLock(os.path.join(self._locks_directory, "writer"))
+        except OSError as exc:
+            raise BackendError(f"cannot open the writers' lock in {self._locks_directory!r}: {exc}") from exc
+
     def _open_error(self, exc: sqlite3.Error) -> EventStoreError:
         name = getattr(exc, "sqlite_errorname", "")
         if name == "SQLITE_NOTADB":
@@ -215,34 +231,54 @@ class SQLiteStore(EventStore):
         committer can find the batch at fault by committing each alone.
         """
         with self._write_lock:
-            connection = self._writer
+            if not self._writers_lock.acquire(self._busy_timeout):
+                return [self._locked_error() for _ in group]
             try:
-                outcomes = self._write_group(connection, group)
-            except Exception as exc:
-                self._rollback(connection)
-                if self._closed or (getattr(exc, "sqlite_errorname", None) or "").startswith(_UNWELL):
-                    return [self._write_error(exc) for _ in group]
-                raise GroupRefused(self._write_error(exc)) from exc
-            except BaseException:
-                self._rollback(connection)
-                raise
-            try:
-                connection.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback(connection)
-                failed: list[Outcome] = []
-                for outcome in outcomes:
-                    error: EventStoreError
-                    if isinstance(outcome, AppendResult):
-                        error = AppendOutcomeUnknown(
-                            f"sqlite commit failed on {self._path!r} ({exc}); the append may or may not be in the log"
-                        )
-                    else:  # its conflict was decided against rows that may not exist
-                        error = self._error(exc, "append")
-                    error.__cause__ = exc
-                    failed.append(error)
-                return failed
+                outcomes = self._commit_locked(group)
+            finally:
+                self._writers_lock.release()
+            if any(isinstance(outcome, AppendResult) for outcome in outcomes):
+                self._wake_sender.wake()
         return outcomes
+
+    def _commit_locked(self, group: list[_Batch]) -> list[Outcome]:
+        connection = self._writer
+        try:
+            outcomes = self._write_group(connection, group)
+        except Exception as exc:
+            self._rollback(connection)
+            if self._closed or (getattr(exc, "sqlite_errorname", None) or "").startswith(_UNWELL):
+                return [self._write_error(exc) for _ in group]
+            raise GroupRefused(self._write_error(exc)) from exc
+        except BaseException:
+            self._rollback(connection)
+            raise
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(connection)
+            failed: list[Outcome] = []
+            for outcome in outcomes:
+                error: EventStoreError
+                if isinstance(outcome, AppendResult):
+                    error = AppendOutcomeUnknown(
+                        f"sqlite commit failed on {self._path!r} ({exc}); the append may or may not be in the log"
+                    )
+                else:  # its conflict was decided against rows that may not exist
+                    error = self._error(exc, "append")
+                error.__cause__ = exc
+                failed.append(error)
+            return failed
+        return outcomes
+
+    def _locked_error(self, action: str = "append") -> EventStoreError:
+        """The error of a write that waited ``busy_timeout`` for the writers' lock in vain (nothing committed)."""
+        if self._closed:
+            return StoreClosed()
+        return BackendError(
+            f"sqlite {action} failed on {self._path!r}: database is locked (another writer held it for "
+            f"{self._busy_timeout:g} s)"
+        )
 
     def _write_error(self, exc: Exception) -> EventStoreError:
         """The error for writes that failed before COMMIT (nothing was committed)."""
@@ -302,15 +338,21 @@ class SQLiteStore(EventStore):
     @contextmanager
     def _write_transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """Run a small write (a cursor) in its own BEGIN IMMEDIATE transaction on the writer connection."""
-        with self._write_lock, self._translated(action):
-            connection = self._writer
-            connection.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
+            if not self._writers_lock.acquire(self._busy_timeout):
+                raise self._locked_error(action)
             try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                self._rollback(connection)
-                raise
+                with self._translated(action):
+                    connection = self._writer
+                    connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield connection
+                        connection.execute("COMMIT")
+                    except BaseException:
+                        self._rollback(connection)
+                        raise
+            finally:
+                self._writers_lock.release()
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -454,8 +496,18 @@ class SQLiteStore(EventStore):
             return
         with self._watcher_lock:
             if self._watcher is None and not self._closed:
-                self._watcher = DataVersionWatcher(self._open_watch_connection, self.notifier, self._watch_interval)
-                self._watcher.start()
+                watcher = CommitWatcher(
+                    self._open_watch_connection,
+                    self.notifier,
+                    self._watch_interval,
+                    wake_directory(self._locks_directory),
+                )
+                watcher.start()
+                self._watcher = watcher
+                with self._write_lock:
+                    # This store's own appends notify its streams directly; a wake-up through the pipe would
+                    # only make them read again.
+                    self._wake_sender.skip(watcher.channel_name)
 
     def _open_watch_connection(self) -> sqlite3.Connection:
         return open_connection(self._path, busy_timeout=self._busy_timeout, synchronous="NORMAL", query_only=True)
@@ -471,6 +523,8 @@ class SQLiteStore(EventStore):
         # Taking the write lock waits for an append in progress to finish.
         with self._write_lock:
             self._writer.close()
+            self._wake_sender.close()
+            self._writers_lock.close()
 
 
 def _walk_statement(
