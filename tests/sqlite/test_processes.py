@@ -269,7 +269,12 @@ def test_a_writer_waits_for_the_writers_lock_of_another_process_and_goes_on_at_o
     assert writers_lock_holder.stdin is not None and writers_lock_holder.stdout is not None
     with SQLiteStore(database) as store:
         appended: list[float] = []
-        thread = threading.Thread(target=lambda: (store.append([NewEvent("t", {})]), appended.append(time.monotonic())))
+
+        def append() -> None:
+            store.append([NewEvent("t", {})])
+            appended.append(time.monotonic())
+
+        thread = threading.Thread(target=append)
         thread.start()
         time.sleep(0.3)
         assert not appended and store.head() is None  # waiting for the other writer
