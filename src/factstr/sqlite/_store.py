@@ -30,13 +30,14 @@ from .._errors import (
     StoreClosed,
 )
 from .._group import GroupCommitter, GroupRefused, Outcome
-from .._matching import Filters, payload_terms, query_matches
+from .._matching import Filters, query_matches
 from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery, check_positive_number
 from . import _holds, _schema, _sql
 from ._connections import ReaderPool, open_connection
+from ._terms import payload_document
 from ._wake import WakeSender, wake_directory
 from ._watch import WATCH_INTERVAL_SECONDS, CommitWatcher
 from ._writelock import WriteLock
@@ -58,10 +59,11 @@ _Row = tuple[int, int, int, str, str]
 
 
 class _Batch(NamedTuple):
-    """One append for the group committer: its events, their terms, its condition, an imported commit time."""
+    """One append for the group committer: its events, their term documents, its condition, an imported commit
+    time."""
 
     events: list[PreparedEvent]
-    terms: list[set[int]]
+    documents: list[str]
     condition: Condition | None
     occurred_at: int | None  # microseconds since the epoch, only for an imported batch
 
@@ -221,8 +223,8 @@ class SQLiteStore(EventStore):
     ) -> AppendResult:
         micros = None if occurred_at is None else (occurred_at - _EPOCH) // timedelta(microseconds=1)
         # Hashing happens in the caller's thread, before the batch waits for the writer.
-        terms = [payload_terms(event.payload) for event in events]
-        return self._committer.append(_Batch(events, terms, condition, micros))
+        documents = [payload_document(event.payload) for event in events]
+        return self._committer.append(_Batch(events, documents, condition, micros))
 
     def _commit_group(self, group: list[_Batch]) -> list[Outcome]:
         """Commit a group of appends in one transaction; return each one's result or its own error.
@@ -313,18 +315,17 @@ class SQLiteStore(EventStore):
                     continue
             first = head + 1
             stamp = occurred_at if batch.occurred_at is None else batch.occurred_at
-            rows = []
-            term_rows: list[tuple[int, int]] = []
-            for offset, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True)):
-                sequence = first + offset
-                rows.append((sequence, first, stamp, event.event_type, event.payload_json))
-                term_rows.extend((term, sequence) for term in terms)
-            connection.executemany(_sql.INSERT_EVENT, rows)
-            # In key order, consecutive inserts land on the same b-tree pages instead of random ones.
-            term_rows.sort()
-            connection.executemany(_sql.INSERT_TERM, term_rows)
-            head = first + len(rows) - 1
-            outcomes.append(AppendResult(first, head, len(rows)))
+            count = len(batch.events)
+            connection.executemany(
+                _sql.INSERT_EVENT,
+                [
+                    (sequence, first, stamp, event.event_type, event.payload_json)
+                    for sequence, event in enumerate(batch.events, first)
+                ],
+            )
+            connection.executemany(_sql.INSERT_TERMS, enumerate(batch.documents, first))
+            head = first + count - 1
+            outcomes.append(AppendResult(first, head, count))
         return outcomes
 
     @staticmethod
@@ -420,16 +421,16 @@ class SQLiteStore(EventStore):
         return None
 
     def _plan(self, connection: sqlite3.Connection, filters: Filters) -> _sql.Plan:
-        estimates: dict[str | int, int] = {}
+        estimates: dict[tuple[str, str], int] = {}
 
         def estimate(source: _sql.Source) -> int:
             # Memoised: one probe per index value per query, each counting at most PROBE_LIMIT postings.
-            key = source.event_type if isinstance(source, _sql.TypeSource) else source.term
+            key = ("type", source.event_type) if isinstance(source, _sql.TypeSource) else ("term", source.word)
             if key not in estimates:
                 if isinstance(source, _sql.TypeSource):
                     count = connection.execute(_sql.PROBE_TYPE, (source.event_type,)).fetchone()[0]
                 else:
-                    count = connection.execute(_sql.PROBE_TERM, (source.term,)).fetchone()[0]
+                    count = connection.execute(_sql.PROBE_TERM, (source.word,)).fetchone()[0]
                 estimates[key] = count
             return estimates[key]
 
