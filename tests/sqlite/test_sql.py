@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from factstr import EventFilter, EventQuery, NewEvent
 from factstr._matching import query_matches
 from factstr._model import JSON
 from factstr._validation import check_query
-from factstr.sqlite import SQLiteStore, _sql
+from factstr.sqlite import SQLiteStore, _sql, _store
 from factstr.sqlite._terms import predicate_words
 
 # --- the property: SQL candidates + recheck == the reference matcher ------------------------------------------
@@ -239,3 +240,22 @@ def test_the_compiler_is_pure_and_picks_the_rarest_term_to_read_a_predicate() ->
     assert len(plan.statements) == 1
     assert set(plan.statements[0].values.values()) == {rare}  # values travel as parameters
     assert rare not in plan.statements[0].forward_sql
+
+
+def test_a_plan_is_reused_for_a_second_and_stays_correct_when_the_log_changes(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.append([NewEvent("order", {"id": "o1"})] + [NewEvent("other", {"id": "o1"}) for _ in range(300)])
+    query = EventQuery(filters=[EventFilter(event_types=["order"], payload_predicates=[{"id": "o1"}])])
+    filters = check_query(query).filters
+    first = _plan(store, list(query.filters or []))
+    assert _plan(store, list(query.filters or [])) is first  # a command's check reuses its query's plan
+    assert first.sources == (_sql.TypeSource("order"),)  # one order: the type is the narrower index
+    # The log changes so that the type is no longer narrower: the reused plan still answers right.
+    store.append([NewEvent("order", {"id": f"x{n}"}) for n in range(600)] + [NewEvent("order", {"id": "o1"})])
+    assert [r.sequence_number for r in store.query(query).event_records] == [1, 902]
+    assert store._plans[msgspec.json.encode(filters)][1] is first
+    monkeypatch.setattr(_store, "_PLAN_SECONDS", 0.0)  # and a plan older than that is made again
+    remade = _plan(store, list(query.filters or []))
+    assert remade.sources is not None and isinstance(remade.sources[0], _sql.TermSource)
+    assert [r.sequence_number for r in store.query(query).event_records] == [1, 902]

@@ -51,8 +51,16 @@ _FIRST_VERSION_CHUNK = 16
 _FIRST_QUERY_CHUNK = 256
 _MAX_CHUNK = 2048
 
+# Plans of recent reads, by the encoding of their filters: a command reads its context and then checks it again
+# inside the write transaction, and a stream reads the same filters after every wake-up. A plan only chooses the
+# indexes to walk (every plan finds every match), so a recent one is as good, and reusing it keeps the probes out
+# of the write transaction. It is made again after _PLAN_SECONDS, so that it follows what the log holds.
+_PLAN_SECONDS = 1.0
+_PLANS_KEPT = 256
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _decode = msgspec.json.decode
+_encode = msgspec.json.encode
 
 # A row of _sql.RECORD_COLUMNS: seq, batch_start, occurred_at (microseconds), event_type, payload.
 _Row = tuple[int, int, int, str, str]
@@ -129,6 +137,7 @@ class SQLiteStore(EventStore):
         self._committer = GroupCommitter(self._commit_group, grouping=self._group_commit)
         self._watcher: CommitWatcher | None = None
         self._watcher_lock = threading.Lock()
+        self._plans: dict[bytes, tuple[float, _sql.Plan]] = {}
         self._writer = self._open_writer()
         try:
             self._writers_lock = self._open_writers_lock()
@@ -421,6 +430,18 @@ class SQLiteStore(EventStore):
         return None
 
     def _plan(self, connection: sqlite3.Connection, filters: Filters) -> _sql.Plan:
+        key = _encode(filters)
+        now = time.monotonic()
+        recent = self._plans.get(key)
+        if recent is not None and now - recent[0] < _PLAN_SECONDS:
+            return recent[1]
+        plan = self._new_plan(connection, filters)
+        if len(self._plans) >= _PLANS_KEPT:
+            self._plans.clear()
+        self._plans[key] = (now, plan)
+        return plan
+
+    def _new_plan(self, connection: sqlite3.Connection, filters: Filters) -> _sql.Plan:
         estimates: dict[tuple[str, str], int] = {}
 
         def estimate(source: _sql.Source) -> int:
