@@ -15,6 +15,7 @@ from typing import NamedTuple
 import msgspec
 
 from .._errors import BackendError, InvalidInput, SchemaVersionError
+from ._sql import INSERT_TERMS
 from ._terms import payload_document
 
 # "FcTs": marks the file as a FACTSTR database in the SQLite header (offset 68).
@@ -43,8 +44,7 @@ def _index_payloads(connection: sqlite3.Connection) -> None:
         if not rows:
             return
         connection.executemany(
-            "INSERT INTO event_terms (rowid, terms) VALUES (?, ?)",
-            [(seq, payload_document(msgspec.json.decode(payload))) for seq, payload in rows],
+            INSERT_TERMS, [(seq, payload_document(msgspec.json.decode(payload))) for seq, payload in rows]
         )
         after = rows[-1][0]
 

@@ -2,9 +2,11 @@
 
 Writes go through one writer connection under ``_write_lock``; each write transaction starts with
 ``BEGIN IMMEDIATE``, which takes the file's write lock before anything is read, so a condition check and the
-insert that depends on it see the same state in every process. Appends waiting for the writer are committed
-together (group commit, :mod:`factstr._group`): one transaction and one fsync for all of them, each with its own
-condition check and its own result. Reads use pooled reader connections, each read inside one short snapshot.
+insert that depends on it see the same state in every process. Writers of all processes queue for that lock
+on a flock (:mod:`._writelock`) and wake the other processes' streams after each commit (:mod:`._wake`).
+Appends waiting for the writer are committed together (group commit, :mod:`factstr._group`): one transaction and
+one fsync for all of them, each with its own condition check and its own result. Reads use pooled reader
+connections, each read inside one short snapshot.
 """
 
 from __future__ import annotations
@@ -98,8 +100,9 @@ class SQLiteStore(EventStore):
 
     ``durability="full"`` (the default) makes every append durable on disk before it returns;
     ``"normal"`` may lose the last appends on power loss (never on a crash of the process) but never corrupts
-    the file. ``busy_timeout`` is how long a write waits for another process's write lock, in seconds.
-    Streams receive commits made by other processes within about ``watch_interval`` seconds.
+    the file. ``busy_timeout`` is how long a write waits for other writers, in seconds. Streams receive the
+    commits of other processes as soon as their writer wakes them (at once, for FACTSTR writers), and within
+    ``watch_interval`` seconds otherwise.
     """
 
     __module__ = "factstr"
