@@ -1,4 +1,4 @@
-"""The one reference matcher (C2) and payload-term extraction.
+"""The one reference matcher (C2) and payload leaves (what the Memory store indexes).
 
 Every store decides "does this event match" with :func:`query_matches`. Index structures (posting lists, the
 SQLite term table, PostgreSQL's ``@>``) only narrow the candidates; the final word is always this module's.
@@ -6,11 +6,8 @@ SQLite term table, PostgreSQL's ``@>``) only narrow the candidates; the final wo
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import NamedTuple
-
-import msgspec
 
 from ._model import JSON
 
@@ -69,11 +66,12 @@ def query_matches(filters: Filters, event_type: str, payload: JSON) -> bool:
     return any(filter_matches(flt, event_type, payload) for flt in filters)
 
 
-# --- payload terms -------------------------------------------------------------------------------------------
+# --- payload leaves ------------------------------------------------------------------------------------------
 #
-# A term is one scalar leaf of a JSON document with the path that leads to it, where every array step is the
-# same marker (array containment ignores positions). If a predicate is contained in a payload, every term of the
-# predicate is a term of the payload; the converse does not hold, so index hits are always rechecked.
+# A leaf is one scalar of a JSON document with the path that leads to it, where every array step is the same
+# marker (array containment ignores positions). If a predicate is contained in a payload, every leaf of the
+# predicate is a leaf of the payload; the converse does not hold, so index hits are always rechecked. (The
+# SQLite store hashes its own terms the same way: factstr.sqlite._terms.)
 
 _ARRAY_STEP = 0  # an int never collides with an object key, which is always a str
 
@@ -105,22 +103,3 @@ def payload_leaves(value: JSON, path: tuple[str | int, ...] = ()) -> Iterator[tu
             yield from payload_leaves(element, step)
     else:
         yield path, _scalar_text(value)
-
-
-_encode = msgspec.json.Encoder().encode
-
-
-def term_hash(path: tuple[str | int, ...], scalar: str) -> int:
-    """Return the signed 64-bit hash of one term, stable across processes and machines."""
-    digest = hashlib.blake2b(_encode((path, scalar)), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def payload_terms(payload: JSON) -> set[int]:
-    """Return the hashes of every term of a payload (what an inverted index stores for it)."""
-    return {term_hash(path, scalar) for path, scalar in payload_leaves(payload)}
-
-
-def predicate_terms(predicate: JSON) -> set[int]:
-    """Return the hashes a payload must all have to possibly contain ``predicate`` (may be empty)."""
-    return payload_terms(predicate)

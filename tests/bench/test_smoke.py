@@ -167,3 +167,15 @@ def test_records_benchmark_runs() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "msgspec Struct" in completed.stdout
+
+
+def test_idle_follower_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.idle", "--seconds", "0.5", "--streams", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "received the next append (received 2)" in completed.stdout

@@ -12,8 +12,8 @@ from collections import defaultdict
 import pytest
 
 from factstr import NewEvent
-from factstr._matching import payload_terms
 from factstr.sqlite import SQLiteStore
+from factstr.sqlite._terms import payload_words
 
 from .conftest import child
 
@@ -74,12 +74,14 @@ def _check_file(database: str, reported: list[list[object]]) -> None:
             assert {(p["writer"], p["batch"]) for _, p in members} == {
                 (first_payload["writer"], first_payload["batch"])
             }
-        terms: dict[int, set[int]] = defaultdict(set)
-        for term, seq in connection.execute("SELECT term, seq FROM event_terms"):
+        connection.execute("INSERT INTO event_terms (event_terms) VALUES ('integrity-check')")
+        connection.execute("CREATE VIRTUAL TABLE temp.postings USING fts5vocab(main, event_terms, instance)")
+        terms: dict[int, set[str]] = defaultdict(set)
+        for term, seq in connection.execute("SELECT term, doc FROM temp.postings"):
             terms[seq].add(term)
         for seq, _, _, payload in rows:
-            assert terms.pop(seq, set()) == payload_terms(json.loads(payload)), f"term index disagrees at {seq}"
-        assert not terms, "term rows for events that do not exist"
+            assert terms.pop(seq, set()) == set(payload_words(json.loads(payload))), f"term index disagrees at {seq}"
+        assert not terms, "term postings for events that do not exist"
         for writer, batch, first, size in reported:
             assert isinstance(first, int)
             committed = batches.get(first)

@@ -249,3 +249,12 @@ def test_close_ends_the_watcher_and_closes_every_connection(database: str) -> No
         store._writer.execute("SELECT 1")
     with pytest.raises(factstr.StoreClosed):
         store.query(factstr.EventQuery())
+
+
+def test_a_sqlite_library_without_fts5_gives_a_clear_backend_error() -> None:
+    class WithoutFts5:
+        def execute(self, statement: str) -> None:
+            raise sqlite3.OperationalError("no such module: fts5")
+
+    with pytest.raises(BackendError, match="without FTS5"):
+        _schema._execute_ddl(WithoutFts5(), _schema.EVENT_TERMS_INDEX, "/data/e.db")  # type: ignore[arg-type]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factstr import EventFilter, EventQuery, NewEvent
-from factstr._matching import predicate_terms, query_matches
+from factstr._matching import query_matches
 from factstr._model import JSON
 from factstr._validation import check_query
-from factstr.sqlite import SQLiteStore, _sql
+from factstr.sqlite import SQLiteStore, _sql, _store
+from factstr.sqlite._terms import predicate_words
 
 # --- the property: SQL candidates + recheck == the reference matcher ------------------------------------------
 
@@ -130,21 +133,21 @@ def populated(store: SQLiteStore) -> SQLiteStore:
 
 def test_a_type_filter_reads_the_type_index(populated: SQLiteStore) -> None:
     plan = _plan(populated, [EventFilter(event_types=["rare"])])
-    assert plan.sources == (_sql.TypeSource("rare", None),)
+    assert plan.sources == (_sql.TypeSource("rare"),)
     explained = _explain(populated, plan)
     assert "INDEX events_by_type (event_type=? AND seq>? AND seq<?)" in explained
     assert "SCAN" not in explained
 
 
-def test_a_predicate_reads_the_term_index(populated: SQLiteStore) -> None:
+def test_a_predicate_reads_the_term_index_by_its_rarest_term(populated: SQLiteStore) -> None:
     plan = _plan(populated, [EventFilter(payload_predicates=[{"id": "e5", "shared": 1}])])
-    assert plan.sources is not None and len(plan.sources) == 1
-    source = plan.sources[0]
-    assert isinstance(source, _sql.TermSource) and source.other_terms  # driven by the rare id, checks the other
+    assert plan.sources == (_sql.TermSource(predicate_words({"id": "e5"})[0], None),)  # the rare id, not "shared"
     explained = _explain(populated, plan)
-    assert "SEARCH t USING PRIMARY KEY (term=? AND seq>? AND seq<?)" in explained
-    assert "SEARCH g USING PRIMARY KEY (term=? AND seq=?)" in explained
-    assert "SCAN" not in explained
+    # The full-text index by its MATCH argument (M) within both bounds of the rowid range (> and <), in each
+    # direction, and each candidate's row by its number.
+    assert len(re.findall(r"SCAN t VIRTUAL TABLE INDEX \d+:M\d*><", explained)) == 2
+    assert explained.count("SEARCH e USING INTEGER PRIMARY KEY (rowid=?)") == 2
+    assert "SCAN events" not in explained and "USE TEMP B-TREE" not in explained
 
 
 def test_the_narrower_index_wins(populated: SQLiteStore) -> None:
@@ -160,14 +163,14 @@ def test_several_filters_read_a_union_of_index_walks(populated: SQLiteStore) -> 
     )
     assert plan.sources is not None and len(plan.sources) == 3
     explained = _explain(populated, plan)
-    assert "SCAN events" not in explained and "SCAN t" not in explained
-    assert explained.count("SEARCH t USING PRIMARY KEY") == 4  # two walks, in both directions
+    assert "SCAN events" not in explained
+    assert explained.count("SCAN t VIRTUAL TABLE INDEX") == 4  # two term walks, in both directions
     assert "USING COVERING INDEX events_by_type (event_type=? AND seq>? AND seq<?)" in explained
 
 
 def test_a_predicate_without_scalar_leaves_falls_back_to_the_type(populated: SQLiteStore) -> None:
     plan = _plan(populated, [EventFilter(event_types=["rare"], payload_predicates=[{}, {"tags": []}])])
-    assert plan.sources == (_sql.TypeSource("rare", None),)
+    assert plan.sources == (_sql.TypeSource("rare"),)
 
 
 def test_only_a_query_that_cannot_narrow_reads_the_log_in_order(populated: SQLiteStore) -> None:
@@ -207,8 +210,8 @@ def test_queries_with_very_many_alternatives_are_split_into_several_statements(s
             assert numbers == (sorted(expected, reverse=True) if backwards else sorted(expected))
 
 
-def test_a_predicate_with_many_leaves_is_checked_by_some_of_its_terms(store: SQLiteStore) -> None:
-    big = {f"f{n}": n for n in range(80)}  # 80 leaves (checked: 8), within the 1 KiB limit of a predicate
+def test_a_predicate_with_many_leaves_is_read_by_one_term_and_checked_by_the_matcher(store: SQLiteStore) -> None:
+    big = {f"f{n}": n for n in range(80)}  # 80 leaves, within the 1 KiB limit of a predicate
     store.append([NewEvent("big", big), NewEvent("big", {**big, "f79": -1})])
     for types in (None, ["big"]):
         result = store.query(EventQuery(filters=[EventFilter(event_types=types, payload_predicates=[big])]))
@@ -222,18 +225,37 @@ def test_a_predicate_with_very_many_event_types_reads_the_term_index(store: SQLi
     assert [r.sequence_number for r in store.query(query).event_records] == [1]
 
 
-def test_the_compiler_is_pure_and_picks_the_rarest_term_to_drive_a_predicate() -> None:
+def test_the_compiler_is_pure_and_picks_the_rarest_term_to_read_a_predicate() -> None:
     predicate = {"common": 1, "rare": 2}
-    (common,) = predicate_terms({"common": 1})
-    (rare,) = predicate_terms({"rare": 2})
+    (common,) = predicate_words({"common": 1})
+    (rare,) = predicate_words({"rare": 2})
     counts = {common: 256, rare: 3}
 
     def estimate(source: _sql.Source) -> int:
-        return counts[source.term] if isinstance(source, _sql.TermSource) else 256
+        return counts[source.word] if isinstance(source, _sql.TermSource) else 256
 
     filters = check_query(EventQuery(filters=[EventFilter(payload_predicates=[predicate])])).filters
     plan = _sql.plan_query(filters, estimate)
-    assert plan.sources == (_sql.TermSource(rare, (common,), None),)
+    assert plan.sources == (_sql.TermSource(rare, None),)
     assert len(plan.statements) == 1
-    assert set(plan.statements[0].values.values()) == {rare, common}  # values travel as parameters
-    assert str(rare) not in plan.statements[0].forward_sql
+    assert set(plan.statements[0].values.values()) == {rare}  # values travel as parameters
+    assert rare not in plan.statements[0].forward_sql
+
+
+def test_a_plan_is_reused_for_a_second_and_stays_correct_when_the_log_changes(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.append([NewEvent("order", {"id": "o1"})] + [NewEvent("other", {"id": "o1"}) for _ in range(300)])
+    query = EventQuery(filters=[EventFilter(event_types=["order"], payload_predicates=[{"id": "o1"}])])
+    filters = check_query(query).filters
+    first = _plan(store, list(query.filters or []))
+    assert _plan(store, list(query.filters or [])) is first  # a command's check reuses its query's plan
+    assert first.sources == (_sql.TypeSource("order"),)  # one order: the type is the narrower index
+    # The log changes so that the type is no longer narrower: the reused plan still answers right.
+    store.append([NewEvent("order", {"id": f"x{n}"}) for n in range(600)] + [NewEvent("order", {"id": "o1"})])
+    assert [r.sequence_number for r in store.query(query).event_records] == [1, 902]
+    assert store._plans[msgspec.json.encode(filters)][1] is first
+    monkeypatch.setattr(_store, "_PLAN_SECONDS", 0.0)  # and a plan older than that is made again
+    remade = _plan(store, list(query.filters or []))
+    assert remade.sources is not None and isinstance(remade.sources[0], _sql.TermSource)
+    assert [r.sequence_number for r in store.query(query).event_records] == [1, 902]

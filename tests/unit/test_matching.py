@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from factstr import EventFilter, EventQuery
-from factstr._matching import Filter, json_contains, payload_terms, predicate_terms, query_matches
+from factstr._matching import Filter, json_contains, query_matches
 from factstr._validation import check_query
 
 CASES = [
@@ -93,21 +93,6 @@ json_values = st.recursive(
 )
 
 
-@given(json_values, json_values)
-def test_terms_of_a_contained_predicate_are_terms_of_the_value(predicate: object, value: object) -> None:
-    """What every index relies on: containment implies that the predicate's terms are all present."""
-    if json_contains(predicate, value):
-        assert predicate_terms(predicate) <= payload_terms(value)
-
-
 @given(json_values)
 def test_every_value_contains_itself(value: object) -> None:
     assert json_contains(value, value)
-
-
-def test_terms_do_not_confuse_kinds() -> None:
-    assert payload_terms({"a": 1}) == payload_terms({"a": 1.0})
-    assert payload_terms({"a": 1}) != payload_terms({"a": True})
-    assert payload_terms({"a": "1"}) != payload_terms({"a": 1})
-    assert payload_terms({"a": None}) != payload_terms({"a": "None"})
-    assert payload_terms({"0": "x"}) != payload_terms(["x"])

@@ -9,19 +9,54 @@ so that two processes opening an old file at the same time migrate it exactly on
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import NamedTuple
 
-from .._errors import InvalidInput, SchemaVersionError
+import msgspec
+
+from .._errors import BackendError, InvalidInput, SchemaVersionError
+from ._sql import INSERT_TERMS
+from ._terms import payload_document
 
 # "FcTs": marks the file as a FACTSTR database in the SQLite header (offset 68).
 APPLICATION_ID = 0x46635473
 
 
 class Migration(NamedTuple):
-    """One forward step: the DDL that takes a database from ``version - 1`` to ``version``."""
+    """One forward step: the DDL that takes a database from ``version - 1`` to ``version``, then ``fill``
+    (when given) to move the data into the new shape, in the same transaction."""
 
     version: int
     statements: tuple[str, ...]
+    fill: Callable[[sqlite3.Connection], None] | None = None
+
+
+# Rows per statement when a migration rewrites what the log holds, so that memory stays flat on big files.
+_MIGRATION_CHUNK = 10_000
+_SELECT_PAYLOADS = "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+
+
+def _index_payloads(connection: sqlite3.Connection) -> None:
+    """Write the full-text index of every payload already in the log (schema version 2)."""
+    after = 0
+    while True:
+        rows = connection.execute(_SELECT_PAYLOADS, (after, _MIGRATION_CHUNK)).fetchall()
+        if not rows:
+            return
+        connection.executemany(
+            INSERT_TERMS, [(seq, payload_document(msgspec.json.decode(payload))) for seq, payload in rows]
+        )
+        after = rows[-1][0]
+
+
+# The full-text index of payload terms: one document per event (rowid = seq), whose words are the hashed terms
+# of its payload (factstr.sqlite._terms). Contentless (the payload is in events), without positions or column
+# sizes: it only answers "which events have this term", in sequence order, from any position. A hit is a
+# necessary condition only; the matcher has the last word.
+EVENT_TERMS_INDEX = (
+    "CREATE VIRTUAL TABLE event_terms USING fts5("
+    "terms, tokenize = 'ascii', content = '', columnsize = 0, detail = none)"
+)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -67,6 +102,9 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # The term index becomes a full-text index: an append writes one row per event instead of one b-tree row
+    # per term at a random place, and the index merges its segments as it grows.
+    Migration(2, ("DROP TABLE event_terms", EVENT_TERMS_INDEX), _index_payloads),
 )
 
 SCHEMA_VERSION_KEY = "schema_version"
@@ -117,6 +155,18 @@ def _stored_version(connection: sqlite3.Connection, path: str) -> int:
     return version
 
 
+def _execute_ddl(connection: sqlite3.Connection, statement: str, path: str) -> None:
+    try:
+        connection.execute(statement)
+    except sqlite3.OperationalError as exc:
+        if "no such module: fts5" in str(exc):
+            raise BackendError(
+                f"cannot open {path!r}: this Python's SQLite library ({sqlite3.sqlite_version}) was built without "
+                "FTS5, which the SQLite store needs for its term index"
+            ) from exc
+        raise
+
+
 def migrate(connection: sqlite3.Connection, path: str) -> None:
     """Bring the file to the latest schema version, and prove that it is writable.
 
@@ -135,7 +185,9 @@ def migrate(connection: sqlite3.Connection, path: str) -> None:
             if migration.version <= version:
                 continue
             for statement in migration.statements:
-                connection.execute(statement)
+                _execute_ddl(connection, statement, path)
+            if migration.fill is not None:
+                migration.fill(connection)
         connection.execute(_WRITE_VERSION, (SCHEMA_VERSION_KEY, str(latest_version())))
         connection.execute("COMMIT" if version < latest_version() else "ROLLBACK")
     except BaseException:

@@ -1,8 +1,8 @@
 """SQL text of the SQLite store, and the compiler from validated filters to index-backed candidate reads.
 
 Pure: no connection is touched here. A query is compiled into *sources*, each one ordered walk of one index
-(``events_by_type`` for an event type, the ``event_terms`` primary key for a payload term). The union of the
-sources of a query holds every matching event (a necessary condition only); the store rechecks each candidate
+(``events_by_type`` for an event type, the full-text index ``event_terms`` for one payload term). The union of
+the sources of a query holds every matching event (a necessary condition only); the store rechecks each candidate
 with the reference matcher. Every source is bounded by ``:low < seq <= :high`` and ``LIMIT :limit``, so a read
 costs what it returns, never the length of the log.
 """
@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .._matching import Filters, predicate_terms
+from .._matching import Filters
+from ._terms import predicate_words
 
 # --- writing -------------------------------------------------------------------------------------------------
 
 # Runs inside BEGIN IMMEDIATE: the write lock is held, so the next number is head + 1 with no other writer.
 SELECT_HEAD = "SELECT coalesce(max(seq), 0) FROM events"
 INSERT_EVENT = "INSERT INTO events (seq, batch_start, occurred_at, event_type, payload) VALUES (?, ?, ?, ?, ?)"
-INSERT_TERM = "INSERT INTO event_terms (term, seq) VALUES (?, ?)"
+# One row per event: the words of its payload terms (see _terms), indexed by the full-text index.
+INSERT_TERMS = "INSERT INTO event_terms (rowid, terms) VALUES (?, ?)"
 
 # --- durable cursors (each runs in its own BEGIN IMMEDIATE transaction) ----------------------------------------
 
@@ -40,7 +42,7 @@ RECORD_COLUMNS = "seq, batch_start, occurred_at, event_type, payload"
 # How many postings a selectivity probe counts at most: enough to tell a rare value from a common one.
 PROBE_LIMIT = 256
 PROBE_TYPE = f"SELECT count(*) FROM (SELECT 1 FROM events WHERE event_type = ? LIMIT {PROBE_LIMIT:d})"
-PROBE_TERM = f"SELECT count(*) FROM (SELECT 1 FROM event_terms WHERE term = ? LIMIT {PROBE_LIMIT:d})"
+PROBE_TERM = f"SELECT count(*) FROM (SELECT 1 FROM event_terms(?) LIMIT {PROBE_LIMIT:d})"
 
 _ALL_FORWARD = f"""
     SELECT {RECORD_COLUMNS} FROM events
@@ -53,23 +55,20 @@ _ALL_BACKWARD = f"""
 
 
 class TypeSource(NamedTuple):
-    """Candidates from ``events_by_type``: events of one type, optionally guarded by payload terms.
-
-    ``guard`` holds, per predicate, the terms it needs; a candidate must have all terms of some predicate.
-    """
+    """Candidates from ``events_by_type``: the events of one type."""
 
     event_type: str
-    guard: tuple[tuple[int, ...], ...] | None
 
 
 class TermSource(NamedTuple):
-    """Candidates from the term index: events with the driving ``term`` and all ``other_terms``.
+    """Candidates from the full-text index: the events whose payload has the term ``word``.
 
-    ``types`` (when not ``None``) also restricts the candidates to those event types.
+    ``types`` (when not ``None``) also restricts the candidates to those event types. A predicate's other terms
+    are left to the matcher: the index intersects a rare term with a common one by reading the common one's
+    postings, which would make a read cost what the log holds.
     """
 
-    term: int
-    other_terms: tuple[int, ...]
+    word: str
     types: tuple[str, ...] | None
 
 
@@ -98,12 +97,10 @@ class Plan(NamedTuple):
         return self.sources == ()
 
 
-# SQLite refuses a compound SELECT of more than 500 parts and expressions nested deeper than 1000, so one
-# statement walks at most this many sources, and a source checks at most this many extra terms (checking fewer
-# keeps the candidates a superset of the matches; the matcher decides anyway).
+# SQLite refuses a compound SELECT of more than 500 parts, so one statement walks at most this many sources; a
+# term walk checks at most this many event types (checking none keeps the candidates a superset of the matches;
+# the matcher decides anyway).
 MAX_SOURCES_PER_STATEMENT = 100
-MAX_CHECKED_TERMS = 8
-MAX_GUARDED_PREDICATES = 16
 MAX_CHECKED_TYPES = 64
 
 _EVERY_EVENT = Plan(None, (Statement(_ALL_FORWARD, _ALL_BACKWARD, {}),))
@@ -113,7 +110,7 @@ def plan_query(filters: Filters, estimate: Estimate) -> Plan:
     """Compile validated filters into index walks; ``estimate`` counts a source's postings (capped).
 
     Per filter, the narrower of its two indexes is used: the event types, or one term walk per predicate
-    (driven by the predicate's rarest term). A filter that neither narrows (no types, and some predicate
+    (by the predicate's rarest term). A filter that neither narrows (no types, and some predicate
     without a scalar leaf such as ``{}``) makes the whole query read the log in order.
     """
     if filters is None:
@@ -138,25 +135,21 @@ def plan_query(filters: Filters, estimate: Estimate) -> Plan:
 def _filter_sources(
     types: tuple[str, ...] | None, predicates: tuple[object, ...] | None, estimate: Estimate
 ) -> list[Source] | None:
-    needed: list[tuple[int, ...]] | None = None
+    needed: list[tuple[str, ...]] | None = None
     if predicates is not None:
-        needed = [tuple(sorted(predicate_terms(predicate))) for predicate in predicates]
+        needed = [predicate_words(predicate) for predicate in predicates]
         if not all(needed):
             needed = None  # some predicate (e.g. {} or []) has no scalar leaf: terms cannot narrow it
     by_type: list[Source] | None = None
     if types is not None:
-        guard = None
-        if needed is not None and len(needed) <= MAX_GUARDED_PREDICATES:
-            guard = tuple(terms[:MAX_CHECKED_TERMS] for terms in needed)
-        by_type = [TypeSource(event_type, guard) for event_type in types]
+        by_type = [TypeSource(event_type) for event_type in types]
     by_term: list[Source] | None = None
     if needed is not None:
         by_term = []
-        for terms in needed:
-            driving = terms[0] if len(terms) == 1 else min(terms, key=lambda t: estimate(TermSource(t, (), None)))
-            others = tuple(term for term in terms if term != driving)[:MAX_CHECKED_TERMS]
-            checked_types = types if types is None or len(types) <= MAX_CHECKED_TYPES else None
-            by_term.append(TermSource(driving, others, checked_types))
+        checked_types = types if types is None or len(types) <= MAX_CHECKED_TYPES else None
+        for words in needed:
+            rarest = words[0] if len(words) == 1 else min(words, key=lambda w: estimate(TermSource(w, None)))
+            by_term.append(TermSource(rarest, checked_types))
     if by_type is None or by_term is None:
         return by_type if by_type is not None else by_term
     if len(by_type) > MAX_CHECKED_TYPES:
@@ -192,39 +185,23 @@ def _source_sql(source: Source, index: int, values: dict[str, object], order: st
     if isinstance(source, TypeSource):
         values[name] = source.event_type
         # INDEXED BY: the (event_type, seq) index, never the rowid range, which would read every type.
-        sql = (
+        return (
             f"SELECT {columns} FROM events AS e INDEXED BY events_by_type"
-            f" WHERE e.event_type = :{name} AND e.seq > :low AND e.seq <= :high"
+            f" WHERE e.event_type = :{name} AND e.seq > :low AND e.seq <= :high ORDER BY e.seq {order} LIMIT :limit"
         )
-        if source.guard is not None:
-            alternatives = []
-            for p_index, terms in enumerate(source.guard):
-                alternatives.append(
-                    " AND ".join(
-                        _term_exists(f"{name}p{p_index}t{t_index}", term, "e.seq", values)
-                        for t_index, term in enumerate(terms)
-                    )
-                )
-            sql += " AND (" + " OR ".join(f"({alternative})" for alternative in alternatives) + ")"
-        return sql + f" ORDER BY e.seq {order} LIMIT :limit"
-    values[name] = source.term
+    # The word is the MATCH argument of the table-valued function: a parameter, never SQL text. The index
+    # returns rowids (= seq) in the requested order from the bound, so ORDER BY ... LIMIT stops it early.
+    values[name] = source.word
     # CROSS JOIN keeps the term walk as the outer loop: the events row is looked up per candidate.
     joined = columns != "e.seq" or source.types is not None
-    sql = f"SELECT {columns.replace('e.seq', 't.seq', 1)} FROM event_terms AS t"
+    sql = f"SELECT {columns.replace('e.seq', 't.rowid AS seq', 1)} FROM event_terms(:{name}) AS t"
     if joined:
-        sql += " CROSS JOIN events AS e ON e.seq = t.seq"
-    sql += f" WHERE t.term = :{name} AND t.seq > :low AND t.seq <= :high"
-    for t_index, term in enumerate(source.other_terms):
-        sql += " AND " + _term_exists(f"{name}t{t_index}", term, "t.seq", values)
+        sql += " CROSS JOIN events AS e ON e.seq = t.rowid"
+    sql += " WHERE t.rowid > :low AND t.rowid <= :high"
     if source.types is not None:
         names = []
         for y_index, event_type in enumerate(source.types):
             values[f"{name}y{y_index}"] = event_type
             names.append(f":{name}y{y_index}")
         sql += f" AND e.event_type IN ({', '.join(names)})"
-    return sql + f" ORDER BY t.seq {order} LIMIT :limit"
-
-
-def _term_exists(name: str, term: int, seq_column: str, values: dict[str, object]) -> str:
-    values[name] = term
-    return f"EXISTS (SELECT 1 FROM event_terms AS g WHERE g.term = :{name} AND g.seq = {seq_column})"
+    return sql + f" ORDER BY t.rowid {order} LIMIT :limit"

@@ -2,9 +2,11 @@
 
 Writes go through one writer connection under ``_write_lock``; each write transaction starts with
 ``BEGIN IMMEDIATE``, which takes the file's write lock before anything is read, so a condition check and the
-insert that depends on it see the same state in every process. Appends waiting for the writer are committed
-together (group commit, :mod:`factstr._group`): one transaction and one fsync for all of them, each with its own
-condition check and its own result. Reads use pooled reader connections, each read inside one short snapshot.
+insert that depends on it see the same state in every process. Writers of all processes queue for that lock
+on a flock (:mod:`._writelock`) and wake the other processes' streams after each commit (:mod:`._wake`).
+Appends waiting for the writer are committed together (group commit, :mod:`factstr._group`): one transaction and
+one fsync for all of them, each with its own condition check and its own result. Reads use pooled reader
+connections, each read inside one short snapshot.
 """
 
 from __future__ import annotations
@@ -30,14 +32,17 @@ from .._errors import (
     StoreClosed,
 )
 from .._group import GroupCommitter, GroupRefused, Outcome
-from .._matching import Filters, payload_terms, query_matches
+from .._matching import Filters, query_matches
 from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery, check_positive_number
 from . import _holds, _schema, _sql
 from ._connections import ReaderPool, open_connection
-from ._watch import WATCH_INTERVAL_SECONDS, DataVersionWatcher
+from ._terms import payload_document
+from ._wake import WakeSender, wake_directory
+from ._watch import WATCH_INTERVAL_SECONDS, CommitWatcher
+from ._writelock import WriteLock
 
 Durability = Literal["full", "normal"]
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
@@ -48,18 +53,27 @@ _FIRST_VERSION_CHUNK = 16
 _FIRST_QUERY_CHUNK = 256
 _MAX_CHUNK = 2048
 
+# Plans of recent reads, by the encoding of their filters: a command reads its context and then checks it again
+# inside the write transaction, and a stream reads the same filters after every wake-up. A plan only chooses the
+# indexes to walk (every plan finds every match), so a recent one is as good, and reusing it keeps the probes out
+# of the write transaction. It is made again after _PLAN_SECONDS, so that it follows what the log holds.
+_PLAN_SECONDS = 1.0
+_PLANS_KEPT = 256
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _decode = msgspec.json.decode
+_encode = msgspec.json.encode
 
 # A row of _sql.RECORD_COLUMNS: seq, batch_start, occurred_at (microseconds), event_type, payload.
 _Row = tuple[int, int, int, str, str]
 
 
 class _Batch(NamedTuple):
-    """One append for the group committer: its events, their terms, its condition, an imported commit time."""
+    """One append for the group committer: its events, their term documents, its condition, an imported commit
+    time."""
 
     events: list[PreparedEvent]
-    terms: list[set[int]]
+    documents: list[str]
     condition: Condition | None
     occurred_at: int | None  # microseconds since the epoch, only for an imported batch
 
@@ -86,8 +100,9 @@ class SQLiteStore(EventStore):
 
     ``durability="full"`` (the default) makes every append durable on disk before it returns;
     ``"normal"`` may lose the last appends on power loss (never on a crash of the process) but never corrupts
-    the file. ``busy_timeout`` is how long a write waits for another process's write lock, in seconds.
-    Streams receive commits made by other processes within about ``watch_interval`` seconds.
+    the file. ``busy_timeout`` is how long a write waits for other writers, in seconds. Streams receive the
+    commits of other processes as soon as their writer wakes them (at once, for FACTSTR writers), and within
+    ``watch_interval`` seconds otherwise.
     """
 
     __module__ = "factstr"
@@ -123,9 +138,17 @@ class SQLiteStore(EventStore):
         # Guards the writer connection: appends (through the group committer's leader) and cursor writes.
         self._write_lock = threading.Lock()
         self._committer = GroupCommitter(self._commit_group, grouping=self._group_commit)
-        self._watcher: DataVersionWatcher | None = None
+        self._watcher: CommitWatcher | None = None
         self._watcher_lock = threading.Lock()
+        self._plans: dict[bytes, tuple[float, _sql.Plan]] = {}
         self._writer = self._open_writer()
+        try:
+            self._writers_lock = self._open_writers_lock()
+        except BaseException:
+            self._writer.close()
+            raise
+        # Wakes the streams of other stores on the file (in any process) after each commit; under _write_lock.
+        self._wake_sender = WakeSender(wake_directory(self._locks_directory))
         self._readers = ReaderPool(self._path, busy_timeout=busy_timeout)
 
     def __enter__(self) -> Self:
@@ -172,6 +195,13 @@ class SQLiteStore(EventStore):
             raise
         return connection
 
+    def _open_writers_lock(self) -> WriteLock:
+        try:
+            os.makedirs(self._locks_directory, exist_ok=True)
+            return WriteLock(os.path.join(self._locks_directory, "writer"))
+        except OSError as exc:
+            raise BackendError(f"cannot open the writers' lock in {self._locks_directory!r}: {exc}") from exc
+
     def _open_error(self, exc: sqlite3.Error) -> EventStoreError:
         name = getattr(exc, "sqlite_errorname", "")
         if name == "SQLITE_NOTADB":
@@ -205,8 +235,8 @@ class SQLiteStore(EventStore):
     ) -> AppendResult:
         micros = None if occurred_at is None else (occurred_at - _EPOCH) // timedelta(microseconds=1)
         # Hashing happens in the caller's thread, before the batch waits for the writer.
-        terms = [payload_terms(event.payload) for event in events]
-        return self._committer.append(_Batch(events, terms, condition, micros))
+        documents = [payload_document(event.payload) for event in events]
+        return self._committer.append(_Batch(events, documents, condition, micros))
 
     def _commit_group(self, group: list[_Batch]) -> list[Outcome]:
         """Commit a group of appends in one transaction; return each one's result or its own error.
@@ -215,34 +245,54 @@ class SQLiteStore(EventStore):
         committer can find the batch at fault by committing each alone.
         """
         with self._write_lock:
-            connection = self._writer
+            if not self._writers_lock.acquire(self._busy_timeout):
+                return [self._locked_error() for _ in group]
             try:
-                outcomes = self._write_group(connection, group)
-            except Exception as exc:
-                self._rollback(connection)
-                if self._closed or (getattr(exc, "sqlite_errorname", None) or "").startswith(_UNWELL):
-                    return [self._write_error(exc) for _ in group]
-                raise GroupRefused(self._write_error(exc)) from exc
-            except BaseException:
-                self._rollback(connection)
-                raise
-            try:
-                connection.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback(connection)
-                failed: list[Outcome] = []
-                for outcome in outcomes:
-                    error: EventStoreError
-                    if isinstance(outcome, AppendResult):
-                        error = AppendOutcomeUnknown(
-                            f"sqlite commit failed on {self._path!r} ({exc}); the append may or may not be in the log"
-                        )
-                    else:  # its conflict was decided against rows that may not exist
-                        error = self._error(exc, "append")
-                    error.__cause__ = exc
-                    failed.append(error)
-                return failed
+                outcomes = self._commit_locked(group)
+            finally:
+                self._writers_lock.release()
+            if any(isinstance(outcome, AppendResult) for outcome in outcomes):
+                self._wake_sender.wake()
         return outcomes
+
+    def _commit_locked(self, group: list[_Batch]) -> list[Outcome]:
+        connection = self._writer
+        try:
+            outcomes = self._write_group(connection, group)
+        except Exception as exc:
+            self._rollback(connection)
+            if self._closed or (getattr(exc, "sqlite_errorname", None) or "").startswith(_UNWELL):
+                return [self._write_error(exc) for _ in group]
+            raise GroupRefused(self._write_error(exc)) from exc
+        except BaseException:
+            self._rollback(connection)
+            raise
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(connection)
+            failed: list[Outcome] = []
+            for outcome in outcomes:
+                error: EventStoreError
+                if isinstance(outcome, AppendResult):
+                    error = AppendOutcomeUnknown(
+                        f"sqlite commit failed on {self._path!r} ({exc}); the append may or may not be in the log"
+                    )
+                else:  # its conflict was decided against rows that may not exist
+                    error = self._error(exc, "append")
+                error.__cause__ = exc
+                failed.append(error)
+            return failed
+        return outcomes
+
+    def _locked_error(self, action: str = "append") -> EventStoreError:
+        """The error of a write that waited ``busy_timeout`` for the writers' lock in vain (nothing committed)."""
+        if self._closed:
+            return StoreClosed()
+        return BackendError(
+            f"sqlite {action} failed on {self._path!r}: database is locked (another writer held it for "
+            f"{self._busy_timeout:g} s)"
+        )
 
     def _write_error(self, exc: Exception) -> EventStoreError:
         """The error for writes that failed before COMMIT (nothing was committed)."""
@@ -277,18 +327,17 @@ class SQLiteStore(EventStore):
                     continue
             first = head + 1
             stamp = occurred_at if batch.occurred_at is None else batch.occurred_at
-            rows = []
-            term_rows: list[tuple[int, int]] = []
-            for offset, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True)):
-                sequence = first + offset
-                rows.append((sequence, first, stamp, event.event_type, event.payload_json))
-                term_rows.extend((term, sequence) for term in terms)
-            connection.executemany(_sql.INSERT_EVENT, rows)
-            # In key order, consecutive inserts land on the same b-tree pages instead of random ones.
-            term_rows.sort()
-            connection.executemany(_sql.INSERT_TERM, term_rows)
-            head = first + len(rows) - 1
-            outcomes.append(AppendResult(first, head, len(rows)))
+            count = len(batch.events)
+            connection.executemany(
+                _sql.INSERT_EVENT,
+                [
+                    (sequence, first, stamp, event.event_type, event.payload_json)
+                    for sequence, event in enumerate(batch.events, first)
+                ],
+            )
+            connection.executemany(_sql.INSERT_TERMS, enumerate(batch.documents, first))
+            head = first + count - 1
+            outcomes.append(AppendResult(first, head, count))
         return outcomes
 
     @staticmethod
@@ -302,15 +351,21 @@ class SQLiteStore(EventStore):
     @contextmanager
     def _write_transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """Run a small write (a cursor) in its own BEGIN IMMEDIATE transaction on the writer connection."""
-        with self._write_lock, self._translated(action):
-            connection = self._writer
-            connection.execute("BEGIN IMMEDIATE")
+        with self._write_lock:
+            if not self._writers_lock.acquire(self._busy_timeout):
+                raise self._locked_error(action)
             try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                self._rollback(connection)
-                raise
+                with self._translated(action):
+                    connection = self._writer
+                    connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield connection
+                        connection.execute("COMMIT")
+                    except BaseException:
+                        self._rollback(connection)
+                        raise
+            finally:
+                self._writers_lock.release()
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -378,16 +433,28 @@ class SQLiteStore(EventStore):
         return None
 
     def _plan(self, connection: sqlite3.Connection, filters: Filters) -> _sql.Plan:
-        estimates: dict[str | int, int] = {}
+        key = _encode(filters)
+        now = time.monotonic()
+        recent = self._plans.get(key)
+        if recent is not None and now - recent[0] < _PLAN_SECONDS:
+            return recent[1]
+        plan = self._new_plan(connection, filters)
+        if len(self._plans) >= _PLANS_KEPT:
+            self._plans.clear()
+        self._plans[key] = (now, plan)
+        return plan
+
+    def _new_plan(self, connection: sqlite3.Connection, filters: Filters) -> _sql.Plan:
+        estimates: dict[tuple[str, str], int] = {}
 
         def estimate(source: _sql.Source) -> int:
             # Memoised: one probe per index value per query, each counting at most PROBE_LIMIT postings.
-            key = source.event_type if isinstance(source, _sql.TypeSource) else source.term
+            key = ("type", source.event_type) if isinstance(source, _sql.TypeSource) else ("term", source.word)
             if key not in estimates:
                 if isinstance(source, _sql.TypeSource):
                     count = connection.execute(_sql.PROBE_TYPE, (source.event_type,)).fetchone()[0]
                 else:
-                    count = connection.execute(_sql.PROBE_TERM, (source.term,)).fetchone()[0]
+                    count = connection.execute(_sql.PROBE_TERM, (source.word,)).fetchone()[0]
                 estimates[key] = count
             return estimates[key]
 
@@ -454,8 +521,18 @@ class SQLiteStore(EventStore):
             return
         with self._watcher_lock:
             if self._watcher is None and not self._closed:
-                self._watcher = DataVersionWatcher(self._open_watch_connection, self.notifier, self._watch_interval)
-                self._watcher.start()
+                watcher = CommitWatcher(
+                    self._open_watch_connection,
+                    self.notifier,
+                    self._watch_interval,
+                    wake_directory(self._locks_directory),
+                )
+                watcher.start()
+                self._watcher = watcher
+                with self._write_lock:
+                    # This store's own appends notify its streams directly; a wake-up through the pipe would
+                    # only make them read again.
+                    self._wake_sender.skip(watcher.channel_name)
 
     def _open_watch_connection(self) -> sqlite3.Connection:
         return open_connection(self._path, busy_timeout=self._busy_timeout, synchronous="NORMAL", query_only=True)
@@ -471,6 +548,8 @@ class SQLiteStore(EventStore):
         # Taking the write lock waits for an append in progress to finish.
         with self._write_lock:
             self._writer.close()
+            self._wake_sender.close()
+            self._writers_lock.close()
 
 
 def _walk_statement(
