@@ -1,10 +1,12 @@
 """PostgresStore: the log in PostgreSQL, shared by any number of processes and machines.
 
-An append is one round trip: a server-side function locks the head row, checks each condition in a later
-statement, inserts, moves the head and notifies, and the statement commits. Concurrent appends of one process
-are grouped into one such call (:mod:`factstr._group`). Reads are single statements, so each sees one snapshot, and
-never wait for writers. Other processes' commits reach this store's streams through LISTEN/NOTIFY
-(:mod:`._listen`); durable names are held with advisory locks (:mod:`._holds`).
+An append is one round trip: a server-side function evaluates each condition, locks the head row, checks only
+what was committed since, inserts the events with their postings, moves the head and notifies, and the statement
+commits. Concurrent appends of one process are grouped into one such call (:mod:`factstr._group`). Reads are single
+statements, so each sees one snapshot, and never wait for writers. Queries and conditions travel as one JSON
+parameter (:func:`._terms.context_spec`) and match through the posting index (:mod:`._functions`). Other
+processes' commits reach this store's streams through LISTEN/NOTIFY (:mod:`._listen`); durable names are held with
+advisory locks (:mod:`._holds`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ._jsonb import jsonb_text
 from ._listen import Listener
 from ._schema import migrate, notify_channel
 from ._statistics import StatisticsKeeper
+from ._terms import context_spec, payload_terms, type_key
 
 _decode = msgspec.json.decode
 _by_sequence = itemgetter(1)
@@ -48,10 +51,13 @@ _RETRYABLE_STATES = frozenset({"57014"})
 
 
 class _Batch(NamedTuple):
-    """One append for the group committer."""
+    """One append for the group committer: its events with their terms, its condition, an imported commit time."""
 
     events: list[PreparedEvent]
+    type_keys: list[int]
+    terms: list[list[int]]
     condition: Condition | None
+    spec: str | None  # the condition's context spec
     occurred_at: datetime | None  # only for an imported batch
 
 
@@ -117,7 +123,17 @@ class PostgresStore(EventStore):
     def _append(
         self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
     ) -> AppendResult:
-        result = self._committer.append(_Batch(events, condition, occurred_at))
+        # Computed by the appending thread, before it queues: the leader of a group only assembles parameters,
+        # and a value that cannot be hashed fails its own append only.
+        try:
+            type_keys = [type_key(event.event_type) for event in events]
+            terms = [payload_terms(event.payload) for event in events]
+            spec = None if condition is None else context_spec(condition.filters)
+        except (UnicodeError, OverflowError) as exc:
+            # Validation lets no such value through, so this is a defect, but the batch's own.
+            error = InvalidInput(f"PostgreSQL cannot store a value of this append ({exc}); nothing was committed")
+            raise error from exc
+        result = self._committer.append(_Batch(events, type_keys, terms, condition, spec, occurred_at))
         self._statistics.note_head(result.last_sequence_number)
         return result
 
@@ -131,27 +147,50 @@ class PostgresStore(EventStore):
         Raises GroupRefused when the server refused the call for what it carried (nothing was committed), so
         that the committer can find the batch at fault by committing each alone.
         """
-        sizes = []
-        conditions = []
+        sizes: list[int] = []
+        posting_counts: list[int] = []
+        specs: list[str | None] = []
+        expected: list[int | None] = []
         event_types: list[str] = []
+        type_keys: list[int] = []
         payloads: list[str] = []
+        posting_events: list[int] = []
+        posting_terms: list[int] = []
+        conditional = False
         for batch in group:
             sizes.append(len(batch.events))
-            condition = batch.condition
-            if condition is None:
-                conditions.append("null")
+            specs.append(batch.spec)
+            if batch.condition is not None:
+                conditional = True
+                expected.append(batch.condition.expected)
             else:
-                expected = "null" if condition.expected is None else str(condition.expected)
-                conditions.append(f'{{"filters":{_sql.filters_jsonb(condition.filters)},"expected":{expected}}}')
-            for event in batch.events:
+                expected.append(None)
+            count = 0
+            type_keys.extend(batch.type_keys)
+            for position, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True), start=1):
                 event_types.append(event.event_type)
                 payloads.append(jsonb_text(event.payload, event.payload_json))
+                posting_terms.extend(terms)
+                posting_events.extend([position] * len(terms))
+                count += len(terms)
+            posting_counts.append(count)
         occurred = [batch.occurred_at for batch in group]
-        params = [sizes, "[" + ",".join(conditions) + "]", event_types, payloads, occurred]
+        params = [
+            sizes,
+            posting_counts,
+            specs if conditional else None,
+            expected,
+            event_types,
+            type_keys,
+            payloads,
+            posting_events,
+            posting_terms,
+            occurred,
+        ]
         try:
             with self._pool.connection() as conn:
                 try:
-                    row = conn.execute(self._statements.append_batches, params).fetchone()
+                    row = conn.execute(self._statements.append_batches, params, prepare=True).fetchone()
                 except psycopg.Error as exc:
                     if _refused(conn, exc):
                         raise GroupRefused(self._append_error(conn, exc)) from exc
@@ -195,7 +234,7 @@ class PostgresStore(EventStore):
 
     # --- reading -----------------------------------------------------------------------------------------
 
-    def _fetch(self, statement: str, params: list[Any], doing: str) -> list[tuple[Any, ...]]:
+    def _fetch(self, statement: str, params: list[Any] | dict[str, Any], doing: str) -> list[tuple[Any, ...]]:
         """Run one idempotent statement (a read, or a cursor write that may be repeated) and return its rows.
 
         If the connection turns out dead (the server restarted, or killed an idle session faster than the
@@ -206,7 +245,7 @@ class PostgresStore(EventStore):
             for attempt in (1, 2):
                 with self._pool.connection() as conn:
                     try:
-                        cursor = conn.execute(statement, params)
+                        cursor = conn.execute(statement, params, prepare=True)
                         return cursor.fetchall() if cursor.description is not None else []
                     except psycopg.OperationalError:
                         if attempt == 2 or not conn.broken:
@@ -218,9 +257,8 @@ class PostgresStore(EventStore):
         return int(row[0])
 
     def _query(self, query: PreparedQuery) -> QueryResult:
-        where = _sql.compile_where(query.filters)
-        statement = self._statements.query(where.text, query.backwards)
-        params = [_sql.filters_jsonb(query.filters), query.min_sequence_number, *where.params, query.limit]
+        statement = self._statements.query_backward if query.backwards else self._statements.query_forward
+        params = {"spec": context_spec(query.filters), "after": query.min_sequence_number, "limit": query.limit}
         rows = self._fetch(statement, params, "querying")
         version = rows[0][0]
         if rows[0][1] is None:
@@ -235,9 +273,8 @@ class PostgresStore(EventStore):
         return QueryResult(records, records[-1].sequence_number, version)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        where = _sql.compile_where(filters)
-        statement = self._statements.scan(where.text)
-        rows = self._fetch(statement, [after, *where.params, limit], "reading the log")
+        params = {"spec": context_spec(filters), "after": after, "limit": limit}
+        rows = self._fetch(self._statements.scan, params, "reading the log")
         head = int(rows[0][0])
         if rows[0][1] is None:
             return Scan([], [], head)
@@ -313,13 +350,15 @@ class _Statements:
             "{events}": quoted(schema, "events"),
             "{head}": quoted(schema, "head"),
             "{cursors}": quoted(schema, "durable_cursors"),
+            "{postings}": quoted(schema, "postings"),
         }
         self.append_batches = self._render(_sql.APPEND_BATCHES)
         self.head = self._render(_sql.HEAD)
         self.analyze = self._render(_sql.ANALYZE)
         self.events = self._names["{events}"]
-        self._query = self._render(_sql.QUERY)
-        self._scan = self._render(_sql.SCAN)
+        self.query_forward = self._render(_sql.QUERY_FORWARD)
+        self.query_backward = self._render(_sql.QUERY_BACKWARD)
+        self.scan = self._render(_sql.SCAN)
         self.load_cursor = self._render(_sql.LOAD_CURSOR)
         self.save_cursor = self._render(_sql.SAVE_CURSOR)
         self.advance_cursor = self._render(_sql.ADVANCE_CURSOR)
@@ -330,14 +369,6 @@ class _Statements:
         for placeholder, name in self._names.items():
             template = template.replace(placeholder, name)
         return template
-
-    def query(self, where: str, backwards: bool) -> str:
-        """The QUERY statement for a condition from compile_where (never from a caller)."""
-        return self._query.replace("{where}", where).replace("{direction}", "DESC" if backwards else "ASC")
-
-    def scan(self, where: str) -> str:
-        """The SCAN statement for a compiled condition."""
-        return self._scan.replace("{where}", where)
 
 
 def _refused(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
