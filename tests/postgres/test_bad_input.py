@@ -72,7 +72,7 @@ def test_the_largest_allowed_query_is_one_parameter_and_is_answered_exactly(stor
     # PostgreSQL refuses a statement with more than 65,535 parameters: a query travels as one JSON parameter
     # (plus its bound and limit), whatever its size.
     for text in (statements.QUERY_FORWARD, statements.QUERY_BACKWARD, statements.SCAN):
-        assert set(re.findall(r"%\((\w+)\)s", text)) == {"spec", "after", "limit"}
+        assert set(re.findall(r"\$(\d+)", text)) == {"1", "2", "3"}
     query = _largest_query()
     filters = check_query(query).filters
     assert filters is not None

@@ -118,8 +118,11 @@ def context_check_pages(store: PostgresStore, query: EventQuery) -> int:
 def query_pages(store: PostgresStore, query: EventQuery) -> int:
     prepared = check_query(query)
     params = {"spec": context_spec(prepared.filters), "after": 0, "limit": prepared.limit}
+    statement = store._statements.query_forward.text.decode()
+    for number, name in ((1, "spec"), (2, "after"), (3, "limit")):
+        statement = statement.replace(f"${number}", f"%({name})s")
     with store._pool.connection() as conn:
-        return pages(conn, store._statements.query_forward, params)
+        return pages(conn, statement, params)
 
 
 def table_pages(store: PostgresStore) -> int:

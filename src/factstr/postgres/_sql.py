@@ -1,12 +1,16 @@
 """The SQL a PostgreSQL store runs.
 
 Statement templates name tables as ``{events}``, ``{head}``, ... ; the store fills them in once with quoted
-identifiers (``psycopg.sql.Identifier``). Every value travels as a parameter (``%s``), and every statement's text is
-fixed, so that each is prepared once per connection: matching happens in the server-side functions of
-:mod:`._functions`, which take a query as one JSON parameter (:func:`._terms.context_spec`).
+identifiers (``psycopg.sql.Identifier``). Every value travels as a parameter, and every statement's text is fixed,
+so that each is prepared once per connection: matching happens in the server-side functions of :mod:`._functions`,
+which take a query as one JSON parameter (:func:`._terms.context_spec`). The hot statements (appends, queries,
+stream reads, the head) have ``$n`` placeholders and text parameters (:mod:`._prepared`); the others ``%s``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
 
 # --- writing ---------------------------------------------------------------------------------------------
 
@@ -14,9 +18,37 @@ from __future__ import annotations
 # events and their postings, moves the head and notifies, and the statement commits on its own (autocommit).
 APPEND_BATCHES = (
     "SELECT first_numbers, actual_versions FROM {schema}.append_batches("
-    "%s::integer[], %s::integer[], %s::jsonb[], %s::bigint[], %s::text[], %s::bigint[], %s::jsonb[],"
-    " %s::integer[], %s::bigint[], %s::timestamptz[])"
+    "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::text[], $6::bigint[], $7::jsonb[],"
+    " $8::integer[], $9::bigint[], $10::timestamptz[])"
 )
+
+
+# Arrays travel as the text of array literals, built here: psycopg's list adaptation inspects every element
+# in Python and escapes strings with a regular expression, which cost more than the rest of a small append.
+
+
+def int_array(values: Iterable[int | None]) -> str:
+    """The text of an integer array literal (NULL for None)."""
+    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """The text of a text array literal: every element quoted, with backslashes and quotes escaped."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if value is None else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values
+        )
+        + "}"
+    )
+
+
+def timestamp_array(values: list[datetime | None]) -> str | None:
+    """The text of a timestamptz array literal, or None (SQL NULL) when every value is None."""
+    if all(value is None for value in values):
+        return None
+    return text_array([None if value is None else value.isoformat() for value in values])
+
 
 # --- reading ---------------------------------------------------------------------------------------------
 
@@ -30,15 +62,18 @@ ANALYZED_ROWS = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass
 # makes the version run once (a plain subquery would be pulled up and the call repeated on every row). The LEFT
 # JOIN keeps the version row when no record matches (then the record columns are NULL). matching_events yields
 # each source's first matches; the union is made distinct, ordered and limited here.
+# Records come back as text: the number, the commit time in microseconds since the Unix epoch, the type, the
+# payload. $1 is the spec, $2 the bound (min_sequence_number), $3 the limit (NULL: none).
 _QUERY = """
-WITH version AS MATERIALIZED (SELECT {schema}.context_version(%(spec)s::jsonb, 0) AS value)
-SELECT version.value, record.seq, record.occurred_at, record.event_type, record.payload::text
+WITH version AS MATERIALIZED (SELECT {schema}.context_version($1::jsonb, 0) AS value)
+SELECT version.value, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+       record.event_type, record.payload::text
 FROM version
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
-    FROM {schema}.matching_events(%(spec)s::jsonb, %(after)s::bigint, %(limit)s::bigint, {backwards}) AS m
+    FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, {backwards}) AS m
     ORDER BY m.seq {direction}
-    LIMIT %(limit)s::bigint
+    LIMIT $3::bigint
 ) AS record ON true
 """
 QUERY_FORWARD = _QUERY.replace("{backwards}", "false").replace("{direction}", "ASC")
@@ -47,13 +82,14 @@ QUERY_BACKWARD = _QUERY.replace("{backwards}", "true").replace("{direction}", "D
 # One statement, so the head and the records come from one snapshot (the head is the scan's horizon when
 # fewer records than the limit match).
 SCAN = """
-SELECT head.seq, record.seq, record.batch_start, record.occurred_at, record.event_type, record.payload::text
+SELECT head.seq, record.seq, record.batch_start, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+       record.event_type, record.payload::text
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.batch_start, m.occurred_at, m.event_type, m.payload
-    FROM {schema}.matching_events(%(spec)s::jsonb, %(after)s::bigint, %(limit)s::bigint, false) AS m
+    FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, false) AS m
     ORDER BY m.seq
-    LIMIT %(limit)s::bigint
+    LIMIT $3::bigint
 ) AS record ON true
 """
 

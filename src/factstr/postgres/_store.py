@@ -12,8 +12,8 @@ advisory locks (:mod:`._holds`).
 from __future__ import annotations
 
 import threading
-from datetime import datetime
-from operator import itemgetter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
@@ -27,7 +27,7 @@ from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
-from . import _sql
+from . import _prepared, _sql
 from ._connection import connect, open_pool, parse_target, translate, translate_errors
 from ._holds import Holds, PostgresHold
 from ._jsonb import jsonb_text
@@ -37,7 +37,7 @@ from ._statistics import StatisticsKeeper
 from ._terms import context_spec, payload_terms, type_key
 
 _decode = msgspec.json.decode
-_by_sequence = itemgetter(1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 DEFAULT_POOL_SIZE = 8
 DEFAULT_POOL_TIMEOUT = 30.0
@@ -174,23 +174,22 @@ class PostgresStore(EventStore):
                 posting_events.extend([position] * len(terms))
                 count += len(terms)
             posting_counts.append(count)
-        occurred = [batch.occurred_at for batch in group]
         params = [
-            sizes,
-            posting_counts,
-            specs if conditional else None,
-            expected,
-            event_types,
-            type_keys,
-            payloads,
-            posting_events,
-            posting_terms,
-            occurred,
+            _sql.int_array(sizes),
+            _sql.int_array(posting_counts),
+            _sql.text_array(specs) if conditional else None,
+            _sql.int_array(expected),
+            _sql.text_array(event_types),
+            _sql.int_array(type_keys),
+            _sql.text_array(payloads),
+            _sql.int_array(posting_events),
+            _sql.int_array(posting_terms),
+            _sql.timestamp_array([batch.occurred_at for batch in group]),
         ]
         try:
             with self._pool.connection() as conn:
                 try:
-                    row = conn.execute(self._statements.append_batches, params, prepare=True).fetchone()
+                    result = _prepared.run(conn, self._statements.append_batches, params)
                 except psycopg.Error as exc:
                     if _refused(conn, exc):
                         raise GroupRefused(self._append_error(conn, exc)) from exc
@@ -205,8 +204,8 @@ class PostgresStore(EventStore):
         except psycopg.Error as exc:
             # Getting a connection failed: nothing was sent, so nothing was committed.
             return [_caused_by(translate(self._target, exc, "appending"), exc) for _ in group]
-        assert row is not None
-        firsts, actuals = row
+        firsts = _prepared.int_array_of(result.get_value(0, 0))
+        actuals = _prepared.int_array_of(result.get_value(0, 1))
         outcomes: list[Outcome] = []
         for batch, first, actual in zip(group, firsts, actuals, strict=True):
             if first is None:
@@ -252,38 +251,67 @@ class PostgresStore(EventStore):
                             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _run(self, statement: _prepared.Prepared, params: Sequence[str | None], doing: str) -> Any:
+        """Run one idempotent hot statement (a read) and return its raw result; like :meth:`_fetch`, once more on
+        a fresh connection if the first turned out dead."""
+        with translate_errors(self._target, doing):
+            for attempt in (1, 2):
+                with self._pool.connection() as conn:
+                    try:
+                        return _prepared.run(conn, statement, params)
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _head(self) -> int:
-        row = self._fetch(self._statements.head, [], "reading the head")[0]
-        return int(row[0])
+        return int(self._run(self._statements.head, [], "reading the head").get_value(0, 0))
 
     def _query(self, query: PreparedQuery) -> QueryResult:
         statement = self._statements.query_backward if query.backwards else self._statements.query_forward
-        params = {"spec": context_spec(query.filters), "after": query.min_sequence_number, "limit": query.limit}
-        rows = self._fetch(statement, params, "querying")
-        version = rows[0][0]
-        if rows[0][1] is None:
-            return QueryResult([], None, version)
-        # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
-        # it, and sorting rows that are already in order costs one pass.
-        rows.sort(key=_by_sequence, reverse=query.backwards)
+        limit = None if query.limit is None else str(query.limit)
+        params = [context_spec(query.filters), str(query.min_sequence_number), limit]
+        result = self._run(statement, params, "querying")
+        value = result.get_value
+        version = value(0, 0)
+        if value(0, 1) is None:
+            return QueryResult([], None, None if version is None else int(version))
         records = [
-            EventRecord(seq, occurred_at, event_type, _decode(payload))
-            for _, seq, occurred_at, event_type, payload in rows
+            EventRecord(
+                int(value(row, 1)),
+                _EPOCH + timedelta(microseconds=int(value(row, 2))),
+                value(row, 3).decode(),
+                _decode(value(row, 4)),
+            )
+            for row in range(result.ntuples)
         ]
-        return QueryResult(records, records[-1].sequence_number, version)
+        # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
+        # it, and sorting records that are already in order costs one pass.
+        records.sort(key=_sequence_number, reverse=query.backwards)
+        return QueryResult(records, records[-1].sequence_number, int(version))
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        params = {"spec": context_spec(filters), "after": after, "limit": limit}
-        rows = self._fetch(self._statements.scan, params, "reading the log")
-        head = int(rows[0][0])
-        if rows[0][1] is None:
+        params = [context_spec(filters), str(after), str(limit)]
+        result = self._run(self._statements.scan, params, "reading the log")
+        value = result.get_value
+        head = int(value(0, 0))
+        if value(0, 1) is None:
             return Scan([], [], head)
-        rows.sort(key=_by_sequence)
+        rows = sorted(
+            (
+                int(value(row, 1)),
+                int(value(row, 2)),
+                int(value(row, 3)),
+                value(row, 4).decode(),
+                value(row, 5),
+            )
+            for row in range(result.ntuples)
+        )
         records = [
-            EventRecord(seq, occurred_at, event_type, _decode(payload))
-            for _, seq, _, occurred_at, event_type, payload in rows
+            EventRecord(seq, _EPOCH + timedelta(microseconds=micros), event_type, _decode(payload))
+            for seq, _, micros, event_type, payload in rows
         ]
-        starts = [row[2] for row in rows]
+        starts = [row[1] for row in rows]
         horizon = records[-1].sequence_number if len(records) >= limit else head
         return Scan(records, starts, horizon)
 
@@ -338,6 +366,10 @@ class PostgresStore(EventStore):
         self._pool.close()
 
 
+def _sequence_number(record: EventRecord) -> int:
+    return record.sequence_number
+
+
 class _Statements:
     """The SQL of one store with its schema's quoted names filled in, rendered once at open."""
 
@@ -352,13 +384,13 @@ class _Statements:
             "{cursors}": quoted(schema, "durable_cursors"),
             "{postings}": quoted(schema, "postings"),
         }
-        self.append_batches = self._render(_sql.APPEND_BATCHES)
-        self.head = self._render(_sql.HEAD)
+        self.append_batches = _prepared.prepared("append_batches", self._render(_sql.APPEND_BATCHES))
+        self.head = _prepared.prepared("head", self._render(_sql.HEAD))
         self.analyze = self._render(_sql.ANALYZE)
         self.events = self._names["{events}"]
-        self.query_forward = self._render(_sql.QUERY_FORWARD)
-        self.query_backward = self._render(_sql.QUERY_BACKWARD)
-        self.scan = self._render(_sql.SCAN)
+        self.query_forward = _prepared.prepared("query_forward", self._render(_sql.QUERY_FORWARD))
+        self.query_backward = _prepared.prepared("query_backward", self._render(_sql.QUERY_BACKWARD))
+        self.scan = _prepared.prepared("scan", self._render(_sql.SCAN))
         self.load_cursor = self._render(_sql.LOAD_CURSOR)
         self.save_cursor = self._render(_sql.SAVE_CURSOR)
         self.advance_cursor = self._render(_sql.ADVANCE_CURSOR)
