@@ -83,9 +83,12 @@ AS $body$
 -- snapshot, so a version and the records or head read with it agree.
 --
 -- Each source is probed newest first, and only above the best number found so far, so after the first hit the
--- other sources cost one empty index probe each. A predicate's candidates are the numbers present in the postings
--- of all its terms: a zig-zag over those lists (the newest number <= the candidate in each list in turn, until
--- every list agrees) costs what the rarest list holds, never the log. Each candidate is rechecked on its row.
+-- other sources cost empty index probes. The types of a source are probed together, one backward probe of an
+-- index per type, in one statement; for a predicate of one term, the newest candidate over all its types is
+-- rechecked on its row, which is all it takes unless that candidate is no match. Otherwise, and for predicates
+-- of several terms, each type walks a zig-zag over the postings of the predicate's terms (the newest number <=
+-- the candidate in each list in turn, until every list agrees), which costs what the rarest list holds, never
+-- the log; each candidate is rechecked on its row.
 DECLARE
     best bigint := above;
     hit bigint;
@@ -102,12 +105,16 @@ BEGIN
         SELECT max(e.seq) INTO hit FROM events AS e WHERE e.seq > above;
         RETURN hit;
     END IF;
-    FOR source IN SELECT * FROM jsonb_to_recordset(spec) AS s(y text, k bigint, p jsonb, a boolean, t bigint[]) LOOP
+    FOR source IN SELECT * FROM jsonb_to_recordset(spec) AS s(y text[], k bigint[], p jsonb, a boolean, t bigint[])
+    LOOP
         predicate := source.p -> 0;  -- wrapped in an array, so that a JSON null predicate is not SQL NULL
         IF predicate IS NULL THEN
-            -- A type: one backward probe of the (event_type, seq) index.
-            SELECT e.seq INTO hit FROM events AS e WHERE e.event_type = source.y AND e.seq > best
-            ORDER BY e.event_type DESC, e.seq DESC LIMIT 1;
+            -- Types: one backward probe of the (event_type, seq) index each.
+            SELECT max(x.seq) INTO hit FROM unnest(source.y) AS w(event_type)
+            CROSS JOIN LATERAL (
+                SELECT e.seq FROM events AS e WHERE e.event_type = w.event_type AND e.seq > best
+                ORDER BY e.event_type DESC, e.seq DESC LIMIT 1
+            ) AS x;
             best := greatest(best, hit);
             CONTINUE;
         END IF;
@@ -119,20 +126,36 @@ BEGIN
                 WHERE e.seq > best AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                 ORDER BY e.seq DESC LIMIT 1;
             ELSE
-                SELECT e.seq INTO hit FROM events AS e
-                WHERE e.event_type = source.y AND e.seq > best
-                  AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
-                ORDER BY e.event_type DESC, e.seq DESC LIMIT 1;
+                SELECT max(x.seq) INTO hit FROM unnest(source.y) AS w(event_type)
+                CROSS JOIN LATERAL (
+                    SELECT e.seq FROM events AS e
+                    WHERE e.event_type = w.event_type AND e.seq > best
+                      AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
+                    ORDER BY e.event_type DESC, e.seq DESC LIMIT 1
+                ) AS x;
             END IF;
             best := greatest(best, hit);
             CONTINUE;
         END IF;
-        IF source.k IS NOT NULL THEN
-            keys := ARRAY[source.k];
-        ELSE
-            keys := term_type_keys(source.t);
-        END IF;
+        keys := coalesce(source.k, term_type_keys(source.t));
         term_count := cardinality(source.t);
+        IF term_count = 1 THEN
+            SELECT max(x.seq) INTO candidate FROM unnest(keys) AS w(type_key)
+            CROSS JOIN LATERAL (
+                SELECT q.seq FROM postings AS q
+                WHERE q.term = source.t[1] AND q.type_key = w.type_key AND q.seq > best
+                ORDER BY q.term DESC, q.type_key DESC, q.seq DESC LIMIT 1
+            ) AS x;
+            CONTINUE WHEN candidate IS NULL;
+            PERFORM 1 FROM events AS e
+            WHERE e.seq = candidate AND (source.y IS NULL OR e.event_type = ANY(source.y))
+              AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array');
+            IF FOUND THEN
+                best := candidate;
+                CONTINUE;
+            END IF;
+            -- The newest candidate is no match (another type with the same hash, say): walk each type below.
+        END IF;
         FOREACH wanted_key IN ARRAY keys LOOP
             candidate := 9223372036854775807;
             LOOP
@@ -154,7 +177,7 @@ BEGIN
                 END LOOP;
                 EXIT WHEN hit IS NULL;
                 PERFORM 1 FROM events AS e
-                WHERE e.seq = candidate AND (source.y IS NULL OR e.event_type = source.y)
+                WHERE e.seq = candidate AND (source.y IS NULL OR e.event_type = ANY(source.y))
                   AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array');
                 IF FOUND THEN
                     best := candidate;
@@ -182,15 +205,14 @@ LANGUAGE plpgsql STABLE
     + _SETTINGS
     + """
 AS $body$
--- The first ``lim`` events after ``after`` (the last ones when ``backwards``) that each source of ``spec`` yields,
--- source after source: the caller removes duplicates, orders and limits the union. Each walk is bounded by ``lim``,
--- so a read costs what it returns (times the number of sources), never the length of the log.
+-- The first ``lim`` events after ``after`` (the last ones when ``backwards``) that each type of each source of
+-- ``spec`` yields: the caller removes duplicates, orders and limits the union. Each walk is bounded by ``lim``, so
+-- a read costs what it returns (times the number of walks), never the length of the log.
 #variable_conflict use_column
 DECLARE
     source record;
     predicate jsonb;
     keys bigint[];
-    wanted_key bigint;
     driver bigint;
 BEGIN
     IF spec = 'null'::jsonb THEN
@@ -203,22 +225,29 @@ BEGIN
         END IF;
         RETURN;
     END IF;
-    FOR source IN SELECT * FROM jsonb_to_recordset(spec) AS s(y text, k bigint, p jsonb, a boolean, t bigint[]) LOOP
+    FOR source IN SELECT * FROM jsonb_to_recordset(spec) AS s(y text[], k bigint[], p jsonb, a boolean, t bigint[])
+    LOOP
         predicate := source.p -> 0;  -- wrapped in an array, so that a JSON null predicate is not SQL NULL
         IF source.t IS NULL AND source.y IS NOT NULL THEN
-            -- A type, with or without a predicate that no term narrows: the (event_type, seq) index.
+            -- Types, with or without a predicate that no term narrows: the (event_type, seq) index.
             IF backwards THEN
-                RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
-                    WHERE e.event_type = source.y AND e.seq > after
+                RETURN QUERY SELECT x.* FROM unnest(source.y) AS w(event_type)
+                CROSS JOIN LATERAL (
+                    SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
+                    WHERE e.event_type = w.event_type AND e.seq > after
                       AND (predicate IS NULL
                            OR (e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')))
-                    ORDER BY e.event_type DESC, e.seq DESC LIMIT lim;
+                    ORDER BY e.event_type DESC, e.seq DESC LIMIT lim
+                ) AS x;
             ELSE
-                RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
-                    WHERE e.event_type = source.y AND e.seq > after
+                RETURN QUERY SELECT x.* FROM unnest(source.y) AS w(event_type)
+                CROSS JOIN LATERAL (
+                    SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
+                    WHERE e.event_type = w.event_type AND e.seq > after
                       AND (predicate IS NULL
                            OR (e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')))
-                    ORDER BY e.event_type, e.seq LIMIT lim;
+                    ORDER BY e.event_type, e.seq LIMIT lim
+                ) AS x;
             END IF;
             CONTINUE;
         END IF;
@@ -247,28 +276,29 @@ BEGIN
             )
             LIMIT 1;
         END IF;
-        IF source.k IS NOT NULL THEN
-            keys := ARRAY[source.k];
+        keys := coalesce(source.k, term_type_keys(source.t));
+        -- The driving term's postings of each type, walked in order, each candidate rechecked on its row.
+        IF backwards THEN
+            RETURN QUERY SELECT x.* FROM unnest(keys) AS w(type_key)
+            CROSS JOIN LATERAL (
+                SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload
+                FROM postings AS q JOIN events AS e ON e.seq = q.seq
+                WHERE q.term = driver AND q.type_key = w.type_key AND q.seq > after
+                  AND (source.y IS NULL OR e.event_type = ANY(source.y))
+                  AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
+                ORDER BY q.term DESC, q.type_key DESC, q.seq DESC LIMIT lim
+            ) AS x;
         ELSE
-            keys := term_type_keys(source.t);
+            RETURN QUERY SELECT x.* FROM unnest(keys) AS w(type_key)
+            CROSS JOIN LATERAL (
+                SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload
+                FROM postings AS q JOIN events AS e ON e.seq = q.seq
+                WHERE q.term = driver AND q.type_key = w.type_key AND q.seq > after
+                  AND (source.y IS NULL OR e.event_type = ANY(source.y))
+                  AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
+                ORDER BY q.term, q.type_key, q.seq LIMIT lim
+            ) AS x;
         END IF;
-        FOREACH wanted_key IN ARRAY keys LOOP
-            IF backwards THEN
-                RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload
-                    FROM postings AS q JOIN events AS e ON e.seq = q.seq
-                    WHERE q.term = driver AND q.type_key = wanted_key AND q.seq > after
-                      AND (source.y IS NULL OR e.event_type = source.y)
-                      AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
-                    ORDER BY q.term DESC, q.type_key DESC, q.seq DESC LIMIT lim;
-            ELSE
-                RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload
-                    FROM postings AS q JOIN events AS e ON e.seq = q.seq
-                    WHERE q.term = driver AND q.type_key = wanted_key AND q.seq > after
-                      AND (source.y IS NULL OR e.event_type = source.y)
-                      AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
-                    ORDER BY q.term, q.type_key, q.seq LIMIT lim;
-            END IF;
-        END LOOP;
     END LOOP;
 END
 $body$

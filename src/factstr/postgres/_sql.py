@@ -79,6 +79,20 @@ LEFT JOIN LATERAL (
 QUERY_FORWARD = _QUERY.replace("{backwards}", "false").replace("{direction}", "ASC")
 QUERY_BACKWARD = _QUERY.replace("{backwards}", "true").replace("{direction}", "DESC")
 
+# A query without filters: every event matches, so the version is the head (none for an empty log) and the
+# records are a walk of the primary key. $1 is the bound, $2 the limit.
+_QUERY_ALL = """
+SELECT nullif(head.seq, 0), record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+       record.event_type, record.payload::text
+FROM {head} AS head
+LEFT JOIN LATERAL (
+    SELECT e.seq, e.occurred_at, e.event_type, e.payload FROM {events} AS e
+    WHERE e.seq > $1::bigint ORDER BY e.seq {direction} LIMIT $2::bigint
+) AS record ON true
+"""
+QUERY_ALL_FORWARD = _QUERY_ALL.replace("{direction}", "ASC")
+QUERY_ALL_BACKWARD = _QUERY_ALL.replace("{direction}", "DESC")
+
 # One statement, so the head and the records come from one snapshot (the head is the scan's horizon when
 # fewer records than the limit match).
 SCAN = """
@@ -90,6 +104,17 @@ LEFT JOIN LATERAL (
     FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, false) AS m
     ORDER BY m.seq
     LIMIT $3::bigint
+) AS record ON true
+"""
+
+# A stream read without filters. $1 is the bound, $2 the limit.
+SCAN_ALL = """
+SELECT head.seq, record.seq, record.batch_start, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+       record.event_type, record.payload::text
+FROM {head} AS head
+LEFT JOIN LATERAL (
+    SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM {events} AS e
+    WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT $2::bigint
 ) AS record ON true
 """
 

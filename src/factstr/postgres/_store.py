@@ -268,52 +268,39 @@ class PostgresStore(EventStore):
         return int(self._run(self._statements.head, [], "reading the head").get_value(0, 0))
 
     def _query(self, query: PreparedQuery) -> QueryResult:
-        statement = self._statements.query_backward if query.backwards else self._statements.query_forward
+        statements = self._statements
         limit = None if query.limit is None else str(query.limit)
-        params = [context_spec(query.filters), str(query.min_sequence_number), limit]
+        if query.filters is None:
+            statement = statements.query_all_backward if query.backwards else statements.query_all_forward
+            params = [str(query.min_sequence_number), limit]
+        else:
+            statement = statements.query_backward if query.backwards else statements.query_forward
+            params = [context_spec(query.filters), str(query.min_sequence_number), limit]
         result = self._run(statement, params, "querying")
-        value = result.get_value
-        version = value(0, 0)
-        if value(0, 1) is None:
+        version = result.get_value(0, 0)
+        if result.get_value(0, 1) is None:
             return QueryResult([], None, None if version is None else int(version))
-        records = [
-            EventRecord(
-                int(value(row, 1)),
-                _EPOCH + timedelta(microseconds=int(value(row, 2))),
-                value(row, 3).decode(),
-                _decode(value(row, 4)),
-            )
-            for row in range(result.ntuples)
-        ]
+        records = _records(result, 1)
         # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
         # it, and sorting records that are already in order costs one pass.
         records.sort(key=_sequence_number, reverse=query.backwards)
         return QueryResult(records, records[-1].sequence_number, int(version))
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        params = [context_spec(filters), str(after), str(limit)]
-        result = self._run(self._statements.scan, params, "reading the log")
+        if filters is None:
+            result = self._run(self._statements.scan_all, [str(after), str(limit)], "reading the log")
+        else:
+            params = [context_spec(filters), str(after), str(limit)]
+            result = self._run(self._statements.scan, params, "reading the log")
         value = result.get_value
         head = int(value(0, 0))
         if value(0, 1) is None:
             return Scan([], [], head)
-        rows = sorted(
-            (
-                int(value(row, 1)),
-                int(value(row, 2)),
-                int(value(row, 3)),
-                value(row, 4).decode(),
-                value(row, 5),
-            )
-            for row in range(result.ntuples)
-        )
-        records = [
-            EventRecord(seq, _EPOCH + timedelta(microseconds=micros), event_type, _decode(payload))
-            for seq, _, micros, event_type, payload in rows
-        ]
-        starts = [row[1] for row in rows]
+        starts = {int(value(row, 1)): int(value(row, 2)) for row in range(result.ntuples)}
+        records = _records(result, 1, skip=1)
+        records.sort(key=_sequence_number)
         horizon = records[-1].sequence_number if len(records) >= limit else head
-        return Scan(records, starts, horizon)
+        return Scan(records, [starts[record.sequence_number] for record in records], horizon)
 
     # --- durable cursors and holds -----------------------------------------------------------------------
 
@@ -370,6 +357,29 @@ def _sequence_number(record: EventRecord) -> int:
     return record.sequence_number
 
 
+def _records(result: Any, first: int, skip: int = 0) -> list[EventRecord]:
+    """The records of a result whose columns from ``first`` are the number, ``skip`` others, the commit time in
+    microseconds since the epoch, the type and the payload (as the server sent them)."""
+    value = result.get_value
+    at_column = first + 1 + skip
+    times: dict[bytes, datetime] = {}  # the events of a batch share their commit time
+    records = []
+    for row in range(result.ntuples):
+        micros = value(row, at_column)
+        occurred_at = times.get(micros)
+        if occurred_at is None:
+            occurred_at = times[micros] = _EPOCH + timedelta(microseconds=int(micros))
+        records.append(
+            EventRecord(
+                int(value(row, first)),
+                occurred_at,
+                value(row, at_column + 1).decode(),
+                _decode(value(row, at_column + 2)),
+            )
+        )
+    return records
+
+
 class _Statements:
     """The SQL of one store with its schema's quoted names filled in, rendered once at open."""
 
@@ -391,6 +401,9 @@ class _Statements:
         self.query_forward = _prepared.prepared("query_forward", self._render(_sql.QUERY_FORWARD))
         self.query_backward = _prepared.prepared("query_backward", self._render(_sql.QUERY_BACKWARD))
         self.scan = _prepared.prepared("scan", self._render(_sql.SCAN))
+        self.query_all_forward = _prepared.prepared("query_all_forward", self._render(_sql.QUERY_ALL_FORWARD))
+        self.query_all_backward = _prepared.prepared("query_all_backward", self._render(_sql.QUERY_ALL_BACKWARD))
+        self.scan_all = _prepared.prepared("scan_all", self._render(_sql.SCAN_ALL))
         self.load_cursor = self._render(_sql.LOAD_CURSOR)
         self.save_cursor = self._render(_sql.SAVE_CURSOR)
         self.advance_cursor = self._render(_sql.ADVANCE_CURSOR)

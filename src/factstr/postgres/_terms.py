@@ -113,41 +113,44 @@ _ARRAY_STEP = 0
 def context_spec(filters: Filters) -> str:
     """The JSON text that the server functions ``context_version`` and ``matching_events`` take for ``filters``.
 
-    ``null`` means every event; otherwise an array of *sources*, each one index walk whose matches are a part of
-    the query's: ``{"y": type}`` walks the events of one type; ``{"y": type, "k": its key, "p": [predicate], "a":
-    container?, "t": terms}`` walks the postings of the predicate's terms for that type and rechecks each
-    candidate against the predicate (wrapped in an array, so that a JSON ``null`` predicate stays a value);
-    without ``"y"`` and ``"k"`` it does so for every type the terms occur with; without ``"t"`` (a predicate with
-    no scalar leaf, such as ``{}``) it walks the type's events, or the whole log, rechecking each. An event matches
-    the query exactly when some source yields it.
+    ``null`` means every event; otherwise an array of *sources*, whose matches together are the query's:
+    ``{"y": types}`` matches the events of those types (a walk of the ``(event_type, seq)`` index per type);
+    ``{"y": types, "k": their keys, "p": [predicate], "a": container?, "t": terms}`` walks, for each type, the
+    postings of the predicate's terms and rechecks each candidate against the type and the predicate (wrapped in
+    an array, so that a JSON ``null`` predicate stays a value); without ``"y"`` and ``"k"`` it does so for every
+    type the terms occur with; without ``"t"`` (a predicate with no scalar leaf, such as ``{}``) it walks the
+    types' events, or the whole log, rechecking each.
     """
     if filters is None:
         return "null"
-    whole_types: set[str] = set()
+    whole_types: dict[str, None] = {}  # types a filter without predicates matches whole
     any_type: set[str] = set()  # predicates (as JSON text) that a filter without types carries
     for flt in filters:
         if flt.predicates is None:
-            whole_types.update(flt.types or ())
+            whole_types.update(dict.fromkeys(flt.types or ()))
         elif flt.types is None:
             any_type.update(jsonb_text(predicate) for predicate in flt.predicates)
-    sources: dict[str, None] = {}
+    sources: dict[str, None] = {}  # distinct, in order
+    if whole_types:
+        sources[f'{{"y":{_encode(list(whole_types)).decode()}}}'] = None
     for flt in filters:
         if flt.predicates is None:
-            for event_type in flt.types or ():
-                sources[f'{{"y":{_encode(event_type).decode()}}}'] = None
             continue
+        types = None
+        if flt.types is not None:
+            types = [event_type for event_type in flt.types if event_type not in whole_types]
+            if not types:
+                continue  # every type of this filter is matched whole already
         for predicate in flt.predicates:
             text = jsonb_text(predicate)
-            terms = predicate_terms(predicate)
+            if types is not None and text in any_type:
+                continue  # the same predicate for every type already covers this one
             shape = f'"p":[{text}],"a":{"true" if type(predicate) in (dict, list) else "false"}'
+            terms = predicate_terms(predicate)
             if terms:
                 shape += f',"t":{_encode(terms).decode()}'
-            if flt.types is None:
-                sources["{" + shape + "}"] = None
-                continue
-            if text in any_type:
-                continue  # the same predicate for every type already covers this one
-            for event_type in flt.types:
-                if event_type not in whole_types:
-                    sources[f'{{"y":{_encode(event_type).decode()},"k":{type_key(event_type)},{shape}}}'] = None
+            if types is not None:
+                keys = [type_key(event_type) for event_type in types]
+                shape = f'"y":{_encode(types).decode()},"k":{_encode(keys).decode()},' + shape
+            sources["{" + shape + "}"] = None
     return "[" + ",".join(sources) + "]"
