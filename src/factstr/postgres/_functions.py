@@ -319,7 +319,8 @@ CREATE FUNCTION {schema}.append_batches(
     posting_terms bigint[],
     occurred_ats timestamptz[],
     OUT first_numbers bigint[],
-    OUT actual_versions bigint[]
+    OUT actual_versions bigint[],
+    OUT notified text
 )
 LANGUAGE plpgsql
 """
@@ -331,7 +332,11 @@ AS $body$
 -- event in its batch, from 1). specs is NULL when no batch has a condition; else specs[i] is NULL (a plain
 -- append) or the context spec whose version must be expected[i]. occurred_ats[i] is NULL (stamp the commit time)
 -- or, for an imported batch, the time it was first committed. first_numbers[i] is the batch's first number, or
--- NULL when its condition failed, and then actual_versions[i] is the context's version.
+-- NULL when its condition failed, and then actual_versions[i] is the context's version. notified is the message
+-- sent to the store's channel at commit: the new head, then, when every committed batch is small enough, the
+-- first committed number and the committed batches themselves, "head first [[micros,[[type,payload],...]],...]"
+-- (micros: the commit time in microseconds since the epoch; the JSON is the stored jsonb's text), so that
+-- listening streams need not read them back.
 --
 -- The conditions are evaluated before the head lock is taken, all in one snapshot; a batch whose context has
 -- already moved fails without waiting. Under the lock only the facts committed after that snapshot (normally
@@ -351,6 +356,9 @@ DECLARE
     posting_offset integer := 0;
     actual bigint;
     committed_at timestamptz;
+    body text;
+    bodies text := '';
+    complete boolean := true;  -- every committed batch so far has its body in bodies
 BEGIN
     first_numbers := array_fill(NULL::bigint, ARRAY[batch_count]);
     actual_versions := first_numbers;
@@ -407,13 +415,24 @@ BEGIN
                 event_types[event_offset + 1 : event_offset + size],
                 payloads[event_offset + 1 : event_offset + size]
             ) WITH ORDINALITY AS x(t, p, i)
+            RETURNING seq, event_type, payload
+        ), posted AS (
+            INSERT INTO postings (term, type_key, seq)
+            SELECT x.term, type_keys[event_offset + x.e], next_number + x.e - 1
+            FROM unnest(
+                posting_terms[posting_offset + 1 : posting_offset + posting_counts[batch]],
+                posting_events[posting_offset + 1 : posting_offset + posting_counts[batch]]
+            ) AS x(term, e)
         )
-        INSERT INTO postings (term, type_key, seq)
-        SELECT x.term, type_keys[event_offset + x.e], next_number + x.e - 1
-        FROM unnest(
-            posting_terms[posting_offset + 1 : posting_offset + posting_counts[batch]],
-            posting_events[posting_offset + 1 : posting_offset + posting_counts[batch]]
-        ) AS x(term, e);
+        SELECT string_agg(jsonb_build_array(i.event_type, i.payload)::text, ',' ORDER BY i.seq)
+               FILTER (WHERE complete AND size <= 16)
+        INTO body FROM inserted AS i;
+        IF body IS NULL THEN
+            complete := false;
+        ELSIF complete THEN
+            body := '[' || round(extract(epoch FROM committed_at) * 1000000)::bigint || ',[' || body || ']]';
+            bodies := CASE WHEN bodies = '' THEN body ELSE bodies || ',' || body END;
+        END IF;
         first_numbers[batch] := next_number;
         next_number := next_number + size;
         event_offset := event_offset + size;
@@ -421,8 +440,15 @@ BEGIN
     END LOOP;
     IF next_number > head_before + 1 THEN
         UPDATE head SET seq = next_number - 1;
-        -- Delivered at commit, only if it commits: the new head, for streams in other processes.
-        PERFORM pg_notify({channel}, (next_number - 1)::text);
+        notified := (next_number - 1)::text;
+        IF complete THEN
+            body := notified || ' ' || (head_before + 1)::text || ' [' || bodies || ']';
+            IF octet_length(body) < 7900 THEN  -- a notification holds less than 8000 bytes
+                notified := body;
+            END IF;
+        END IF;
+        -- Delivered at commit, only if it commits, to every session listening then, in commit order.
+        PERFORM pg_notify({channel}, notified);
     END IF;
 END
 $body$

@@ -17,7 +17,7 @@ from datetime import datetime
 # One round trip per group of batches: the function evaluates the conditions, locks the head row, inserts the
 # events and their postings, moves the head and notifies, and the statement commits on its own (autocommit).
 APPEND_BATCHES = (
-    "SELECT first_numbers, actual_versions FROM {schema}.append_batches("
+    "SELECT first_numbers, actual_versions, notified FROM {schema}.append_batches("
     "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::text[], $6::bigint[], $7::jsonb[],"
     " $8::integer[], $9::bigint[], $10::timestamptz[])"
 )

@@ -35,6 +35,7 @@ from ._listen import Listener
 from ._schema import migrate, notify_channel
 from ._statistics import StatisticsKeeper
 from ._terms import context_spec, payload_terms, type_key
+from ._window import Window
 
 _decode = msgspec.json.decode
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -101,6 +102,7 @@ class PostgresStore(EventStore):
         self._committer: GroupCommitter[_Batch] = GroupCommitter(self._commit_group)
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
+        self._window = Window()
 
     def __repr__(self) -> str:
         return f"<factstr.PostgresStore {self._target.host}:{self._target.port} schema={self._target.schema!r}>"
@@ -190,6 +192,7 @@ class PostgresStore(EventStore):
             with self._pool.connection() as conn:
                 try:
                     result = _prepared.run(conn, self._statements.append_batches, params)
+                    encoding = conn.info.encoding
                 except psycopg.Error as exc:
                     if _refused(conn, exc):
                         raise GroupRefused(self._append_error(conn, exc)) from exc
@@ -206,6 +209,9 @@ class PostgresStore(EventStore):
             return [_caused_by(translate(self._target, exc, "appending"), exc) for _ in group]
         firsts = _prepared.int_array_of(result.get_value(0, 0))
         actuals = _prepared.int_array_of(result.get_value(0, 1))
+        notified = result.get_value(0, 2)
+        if notified is not None:
+            self._window.add(notified.decode(encoding))  # before the appenders return and wake their streams
         outcomes: list[Outcome] = []
         for batch, first, actual in zip(group, firsts, actuals, strict=True):
             if first is None:
@@ -287,6 +293,9 @@ class PostgresStore(EventStore):
         return QueryResult(records, records[-1].sequence_number, int(version))
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
+        recent = self._window.read(after, filters, limit)
+        if recent is not None:
+            return recent
         if filters is None:
             result = self._run(self._statements.scan_all, [str(after), str(limit)], "reading the log")
         else:
@@ -339,7 +348,7 @@ class PostgresStore(EventStore):
             return
         with self._listener_lock:
             if self._listener is None and not self._closed:
-                listener = Listener(self._target, notify_channel(self._target.schema), self.notifier)
+                listener = Listener(self._target, notify_channel(self._target.schema), self.notifier, self._window)
                 listener.start()
                 self._listener = listener
 
