@@ -312,6 +312,7 @@ CREATE FUNCTION {schema}.append_batches(
     posting_counts integer[],
     specs jsonb[],
     expected bigint[],
+    seen_heads bigint[],
     event_types text[],
     type_keys bigint[],
     payloads jsonb[],
@@ -330,7 +331,9 @@ AS $body$
 -- Commits a group of batches: batch i is batch_sizes[i] consecutive entries of event_types/type_keys/payloads
 -- and posting_counts[i] consecutive entries of posting_terms/posting_events (the position of the posting's
 -- event in its batch, from 1). specs is NULL when no batch has a condition; else specs[i] is NULL (a plain
--- append) or the context spec whose version must be expected[i]. occurred_ats[i] is NULL (stamp the commit time)
+-- append) or the context spec whose version must be expected[i]. seen_heads[i], when not NULL, is the head of a
+-- snapshot in which the version was expected[i] (the store's query said so): then only the numbers above it are
+-- checked. occurred_ats[i] is NULL (stamp the commit time)
 -- or, for an imported batch, the time it was first committed. first_numbers[i] is the batch's first number, or
 -- NULL when its condition failed, and then actual_versions[i] is the context's version. notified is the message
 -- sent to the store's channel at commit: the new head, then, when every committed batch is small enough, the
@@ -338,15 +341,17 @@ AS $body$
 -- (micros: the commit time in microseconds since the epoch; the JSON is the stored jsonb's text), so that
 -- listening streams need not read them back.
 --
--- The conditions are evaluated before the head lock is taken, all in one snapshot; a batch whose context has
--- already moved fails without waiting. Under the lock only the facts committed after that snapshot (normally
--- none) are checked against each remaining context, then the batches are inserted with their postings, the
--- head moves and the new head is notified: the critical section is short, so writers in several processes
--- overlap everything but it.
+-- The conditions are evaluated before the head lock is taken, all in one snapshot (unless known from a query);
+-- a batch whose context has already moved fails without waiting. Under the lock only the facts committed after
+-- that snapshot (normally none) are checked against each remaining context, then the batches are inserted with
+-- their postings, the head moves and the new head is notified: the critical section is short, so writers in
+-- several processes overlap everything but it.
 DECLARE
     batch_count integer := cardinality(batch_sizes);
-    seen_head bigint;
+    seen bigint[];  -- per batch: the head of the snapshot in which its context's version was versions[i]
     versions bigint[];
+    snapshot_head bigint;
+    evaluate boolean := false;
     pending integer := cardinality(batch_sizes);
     head_before bigint;
     next_number bigint;
@@ -363,17 +368,32 @@ BEGIN
     first_numbers := array_fill(NULL::bigint, ARRAY[batch_count]);
     actual_versions := first_numbers;
     IF specs IS NOT NULL THEN
-        -- One statement, so one snapshot: the head it read is the bound of what the versions cover.
-        SELECT h.seq, array_agg(CASE WHEN c.spec IS NULL THEN NULL ELSE context_version(c.spec, 0) END ORDER BY c.i)
-        INTO seen_head, versions
-        FROM head AS h CROSS JOIN unnest(specs) WITH ORDINALITY AS c(spec, i)
-        GROUP BY h.seq;
+        seen := coalesce(seen_heads, first_numbers);
+        versions := first_numbers;
         FOR batch IN 1 .. batch_count LOOP
-            IF specs[batch] IS NOT NULL THEN
-                actual_versions[batch] := versions[batch];
-                IF versions[batch] IS DISTINCT FROM expected[batch] THEN
-                    pending := pending - 1;
-                END IF;
+            evaluate := evaluate OR (specs[batch] IS NOT NULL AND seen[batch] IS NULL);
+        END LOOP;
+        IF evaluate THEN
+            -- One statement, so one snapshot: the head it read is the bound of what the versions cover.
+            SELECT h.seq,
+                   array_agg(
+                       CASE WHEN c.spec IS NULL OR seen[c.i] IS NOT NULL THEN NULL ELSE context_version(c.spec, 0) END
+                       ORDER BY c.i
+                   )
+            INTO snapshot_head, versions
+            FROM head AS h CROSS JOIN unnest(specs) WITH ORDINALITY AS c(spec, i)
+            GROUP BY h.seq;
+        END IF;
+        FOR batch IN 1 .. batch_count LOOP
+            CONTINUE WHEN specs[batch] IS NULL;
+            IF seen[batch] IS NULL THEN
+                seen[batch] := snapshot_head;
+            ELSE
+                versions[batch] := expected[batch];
+            END IF;
+            actual_versions[batch] := versions[batch];
+            IF versions[batch] IS DISTINCT FROM expected[batch] THEN
+                pending := pending - 1;
             END IF;
         END LOOP;
         IF pending = 0 THEN
@@ -393,11 +413,11 @@ BEGIN
                 posting_offset := posting_offset + posting_counts[batch];
                 CONTINUE;
             END IF;
-            IF next_number - 1 > seen_head THEN
+            IF next_number - 1 > seen[batch] THEN
                 -- A later statement than the lock: under READ COMMITTED it takes a new snapshot, which holds the
-                -- commits this writer waited for and this group's earlier batches. Only numbers above seen_head
-                -- can have changed the version.
-                actual := context_version(specs[batch], seen_head);
+                -- commits this writer waited for and this group's earlier batches. Only numbers above the head
+                -- the version was known at can have changed it.
+                actual := context_version(specs[batch], seen[batch]);
                 IF actual IS NOT NULL THEN
                     actual_versions[batch] := actual;
                     event_offset := event_offset + size;

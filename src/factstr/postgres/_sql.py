@@ -18,8 +18,8 @@ from datetime import datetime
 # events and their postings, moves the head and notifies, and the statement commits on its own (autocommit).
 APPEND_BATCHES = (
     "SELECT first_numbers, actual_versions, notified FROM {schema}.append_batches("
-    "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::text[], $6::bigint[], $7::jsonb[],"
-    " $8::integer[], $9::bigint[], $10::timestamptz[])"
+    "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::jsonb[],"
+    " $9::integer[], $10::bigint[], $11::timestamptz[])"
 )
 
 
@@ -62,11 +62,14 @@ ANALYZED_ROWS = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass
 # makes the version run once (a plain subquery would be pulled up and the call repeated on every row). The LEFT
 # JOIN keeps the version row when no record matches (then the record columns are NULL). matching_events yields
 # each source's first matches; the union is made distinct, ordered and limited here.
-# Records come back as text: the number, the commit time in microseconds since the Unix epoch, the type, the
-# payload. $1 is the spec, $2 the bound (min_sequence_number), $3 the limit (NULL: none).
+# The version, the head of the same snapshot (what the version covers), then the records as text: the number,
+# the commit time in microseconds since the Unix epoch, the type, the payload. $1 is the spec, $2 the bound
+# (min_sequence_number), $3 the limit (NULL: none).
 _QUERY = """
-WITH version AS MATERIALIZED (SELECT {schema}.context_version($1::jsonb, 0) AS value)
-SELECT version.value, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+WITH version AS MATERIALIZED (
+    SELECT {schema}.context_version($1::jsonb, 0) AS value, (SELECT seq FROM {head}) AS head
+)
+SELECT version.value, version.head, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
        record.event_type, record.payload::text
 FROM version
 LEFT JOIN LATERAL (
@@ -82,7 +85,7 @@ QUERY_BACKWARD = _QUERY.replace("{backwards}", "true").replace("{direction}", "D
 # A query without filters: every event matches, so the version is the head (none for an empty log) and the
 # records are a walk of the primary key. $1 is the bound, $2 the limit.
 _QUERY_ALL = """
-SELECT nullif(head.seq, 0), record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+SELECT nullif(head.seq, 0), head.seq, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
        record.event_type, record.payload::text
 FROM {head} AS head
 LEFT JOIN LATERAL (

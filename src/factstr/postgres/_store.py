@@ -41,6 +41,7 @@ _decode = msgspec.json.decode
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 DEFAULT_POOL_SIZE = 8
+_REMEMBERED_VERSIONS = 4096
 DEFAULT_POOL_TIMEOUT = 30.0
 
 # SQLSTATE classes that say the server or the session failed, not a batch: connection exception, invalid
@@ -59,6 +60,7 @@ class _Batch(NamedTuple):
     terms: list[list[int]]
     condition: Condition | None
     spec: str | None  # the condition's context spec
+    seen_head: int | None  # the head at which a query found the context at the expected version
     occurred_at: datetime | None  # only for an imported batch
 
 
@@ -103,6 +105,9 @@ class PostgresStore(EventStore):
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
         self._window = Window()
+        # What recent queries found, by context spec: its version and the head of that snapshot. An append_if
+        # on the same context expecting that version needs only the numbers above that head checked.
+        self._versions: dict[str, tuple[int | None, int]] = {}
 
     def __repr__(self) -> str:
         return f"<factstr.PostgresStore {self._target.host}:{self._target.port} schema={self._target.schema!r}>"
@@ -125,8 +130,15 @@ class PostgresStore(EventStore):
     def _append(
         self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
     ) -> AppendResult:
-        # Computed by the appending thread, before it queues: the leader of a group only assembles parameters,
+        # Prepared by the appending thread, before it queues: the leader of a group only assembles parameters,
         # and a value that cannot be hashed fails its own append only.
+        result = self._committer.append(self._batch(events, condition, occurred_at))
+        self._statistics.note_head(result.last_sequence_number)
+        return result
+
+    def _batch(self, events: list[PreparedEvent], condition: Condition | None, occurred_at: datetime | None) -> _Batch:
+        """One append for the group committer: its events' keys and terms, its condition's spec, and the head at
+        which a query found the context at the expected version, if one just did."""
         try:
             type_keys = [type_key(event.event_type) for event in events]
             terms = [payload_terms(event.payload) for event in events]
@@ -135,9 +147,12 @@ class PostgresStore(EventStore):
             # Validation lets no such value through, so this is a defect, but the batch's own.
             error = InvalidInput(f"PostgreSQL cannot store a value of this append ({exc}); nothing was committed")
             raise error from exc
-        result = self._committer.append(_Batch(events, type_keys, terms, condition, spec, occurred_at))
-        self._statistics.note_head(result.last_sequence_number)
-        return result
+        seen_head = None
+        if spec is not None and condition is not None:
+            known = self._versions.get(spec)
+            if known is not None and known[0] == condition.expected:
+                seen_head = known[1]
+        return _Batch(events, type_keys, terms, condition, spec, seen_head, occurred_at)
 
     def _refresh_statistics(self) -> None:
         with self._pool.connection() as conn:
@@ -149,45 +164,7 @@ class PostgresStore(EventStore):
         Raises GroupRefused when the server refused the call for what it carried (nothing was committed), so
         that the committer can find the batch at fault by committing each alone.
         """
-        sizes: list[int] = []
-        posting_counts: list[int] = []
-        specs: list[str | None] = []
-        expected: list[int | None] = []
-        event_types: list[str] = []
-        type_keys: list[int] = []
-        payloads: list[str] = []
-        posting_events: list[int] = []
-        posting_terms: list[int] = []
-        conditional = False
-        for batch in group:
-            sizes.append(len(batch.events))
-            specs.append(batch.spec)
-            if batch.condition is not None:
-                conditional = True
-                expected.append(batch.condition.expected)
-            else:
-                expected.append(None)
-            count = 0
-            type_keys.extend(batch.type_keys)
-            for position, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True), start=1):
-                event_types.append(event.event_type)
-                payloads.append(jsonb_text(event.payload, event.payload_json))
-                posting_terms.extend(terms)
-                posting_events.extend([position] * len(terms))
-                count += len(terms)
-            posting_counts.append(count)
-        params = [
-            _sql.int_array(sizes),
-            _sql.int_array(posting_counts),
-            _sql.text_array(specs) if conditional else None,
-            _sql.int_array(expected),
-            _sql.text_array(event_types),
-            _sql.int_array(type_keys),
-            _sql.text_array(payloads),
-            _sql.int_array(posting_events),
-            _sql.int_array(posting_terms),
-            _sql.timestamp_array([batch.occurred_at for batch in group]),
-        ]
+        params = _group_parameters(group)
         try:
             with self._pool.connection() as conn:
                 try:
@@ -276,21 +253,32 @@ class PostgresStore(EventStore):
     def _query(self, query: PreparedQuery) -> QueryResult:
         statements = self._statements
         limit = None if query.limit is None else str(query.limit)
+        spec = None
         if query.filters is None:
             statement = statements.query_all_backward if query.backwards else statements.query_all_forward
             params = [str(query.min_sequence_number), limit]
         else:
             statement = statements.query_backward if query.backwards else statements.query_forward
-            params = [context_spec(query.filters), str(query.min_sequence_number), limit]
+            spec = context_spec(query.filters)
+            params = [spec, str(query.min_sequence_number), limit]
         result = self._run(statement, params, "querying")
-        version = result.get_value(0, 0)
-        if result.get_value(0, 1) is None:
-            return QueryResult([], None, None if version is None else int(version))
-        records = _records(result, 1)
+        value = result.get_value(0, 0)
+        version = None if value is None else int(value)
+        if spec is not None:
+            self._remember(spec, version, int(result.get_value(0, 1)))
+        if result.get_value(0, 2) is None:
+            return QueryResult([], None, version)
+        records = _records(result, 2)
         # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
         # it, and sorting records that are already in order costs one pass.
         records.sort(key=_sequence_number, reverse=query.backwards)
-        return QueryResult(records, records[-1].sequence_number, int(version))
+        return QueryResult(records, records[-1].sequence_number, version)
+
+    def _remember(self, spec: str, version: int | None, head: int) -> None:
+        versions = self._versions
+        if len(versions) >= _REMEMBERED_VERSIONS:
+            versions.clear()  # bounded; the contexts in use are found again at their next query
+        versions[spec] = (version, head)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
         recent = self._window.read(after, filters, limit)
@@ -360,6 +348,52 @@ class PostgresStore(EventStore):
         self._holds.close()
         self._statistics.close()
         self._pool.close()
+
+
+def _group_parameters(group: list[_Batch]) -> list[str | None]:
+    """The parameters of APPEND_BATCHES for a group of batches (array literals, see :mod:`._sql`)."""
+    sizes: list[int] = []
+    posting_counts: list[int] = []
+    specs: list[str | None] = []
+    expected: list[int | None] = []
+    seen_heads: list[int | None] = []
+    event_types: list[str] = []
+    type_keys: list[int] = []
+    payloads: list[str] = []
+    posting_events: list[int] = []
+    posting_terms: list[int] = []
+    conditional = False
+    for batch in group:
+        sizes.append(len(batch.events))
+        specs.append(batch.spec)
+        seen_heads.append(batch.seen_head)
+        if batch.condition is not None:
+            conditional = True
+            expected.append(batch.condition.expected)
+        else:
+            expected.append(None)
+        count = 0
+        type_keys.extend(batch.type_keys)
+        for position, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True), start=1):
+            event_types.append(event.event_type)
+            payloads.append(jsonb_text(event.payload, event.payload_json))
+            posting_terms.extend(terms)
+            posting_events.extend([position] * len(terms))
+            count += len(terms)
+        posting_counts.append(count)
+    return [
+        _sql.int_array(sizes),
+        _sql.int_array(posting_counts),
+        _sql.text_array(specs) if conditional else None,
+        _sql.int_array(expected),
+        _sql.int_array(seen_heads),
+        _sql.text_array(event_types),
+        _sql.int_array(type_keys),
+        _sql.text_array(payloads),
+        _sql.int_array(posting_events),
+        _sql.int_array(posting_terms),
+        _sql.timestamp_array([batch.occurred_at for batch in group]),
+    ]
 
 
 def _sequence_number(record: EventRecord) -> int:
