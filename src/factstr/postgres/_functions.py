@@ -437,12 +437,14 @@ BEGIN
             ) WITH ORDINALITY AS x(t, p, i)
             RETURNING seq, event_type, payload
         ), posted AS (
+            -- In index order: consecutive insertions land on the same pages of the index.
             INSERT INTO postings (term, type_key, seq)
             SELECT x.term, type_keys[event_offset + x.e], next_number + x.e - 1
             FROM unnest(
                 posting_terms[posting_offset + 1 : posting_offset + posting_counts[batch]],
                 posting_events[posting_offset + 1 : posting_offset + posting_counts[batch]]
             ) AS x(term, e)
+            ORDER BY 1, 2, 3
         )
         SELECT string_agg(jsonb_build_array(i.event_type, i.payload)::text, ',' ORDER BY i.seq)
                FILTER (WHERE complete AND size <= 16)

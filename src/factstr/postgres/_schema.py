@@ -272,8 +272,10 @@ _V2: tuple[Step, ...] = (
     WITH (autovacuum_vacuum_insert_scale_factor = 0.05)
     """,
     _fill_postings,
-    # Built after the backfill: one sort instead of an index insertion per posting.
-    "ALTER TABLE {schema}.postings ADD CONSTRAINT postings_pkey PRIMARY KEY (term, type_key, seq)",
+    # Built after the backfill: one sort instead of an index insertion per posting. Not a primary key: rows are
+    # distinct by construction (an event's terms are distinct, numbers are unique), and a unique index would
+    # check that on every insertion (measured: 28 ms instead of 18 ms for the 6,000 postings of 1,000 events).
+    "CREATE INDEX postings_term ON {schema}.postings (term, type_key, seq)",
     _functions.TERM_TYPE_KEYS,
     _functions.CONTEXT_VERSION,
     _functions.MATCHING_EVENTS,
