@@ -82,6 +82,21 @@ LEFT JOIN LATERAL (
 QUERY_FORWARD = _QUERY.replace("{backwards}", "false").replace("{direction}", "ASC")
 QUERY_BACKWARD = _QUERY.replace("{backwards}", "true").replace("{direction}", "DESC")
 
+# A query of a whole context (no bound, no limit) returns every match, so its version is its newest record: only
+# the head of the snapshot (what the version covers) comes with the records. $1 is the spec.
+_QUERY_WHOLE = """
+SELECT head.seq, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
+       record.event_type, record.payload::text
+FROM {head} AS head
+LEFT JOIN LATERAL (
+    SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
+    FROM {schema}.matching_events($1::jsonb, 0, NULL, {backwards}) AS m
+    ORDER BY m.seq {direction}
+) AS record ON true
+"""
+QUERY_WHOLE_FORWARD = _QUERY_WHOLE.replace("{backwards}", "false").replace("{direction}", "ASC")
+QUERY_WHOLE_BACKWARD = _QUERY_WHOLE.replace("{backwards}", "true").replace("{direction}", "DESC")
+
 # A query without filters: every event matches, so the version is the head (none for an empty log) and the
 # records are a walk of the primary key. $1 is the bound, $2 the limit.
 _QUERY_ALL = """

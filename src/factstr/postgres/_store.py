@@ -252,26 +252,42 @@ class PostgresStore(EventStore):
 
     def _query(self, query: PreparedQuery) -> QueryResult:
         statements = self._statements
-        limit = None if query.limit is None else str(query.limit)
-        spec = None
         if query.filters is None:
-            statement = statements.query_all_backward if query.backwards else statements.query_all_forward
-            params = [str(query.min_sequence_number), limit]
-        else:
-            statement = statements.query_backward if query.backwards else statements.query_forward
-            spec = context_spec(query.filters)
-            params = [spec, str(query.min_sequence_number), limit]
-        result = self._run(statement, params, "querying")
+            return self._query_all(query)
+        spec = context_spec(query.filters)
+        if query.limit is None and query.min_sequence_number == 0:
+            # Every match comes back, so the newest record is the version (none: no version).
+            statement = statements.query_whole_backward if query.backwards else statements.query_whole_forward
+            result = self._run(statement, [spec], "querying")
+            records = _records(result, 1) if result.get_value(0, 1) is not None else []
+            records.sort(key=_sequence_number, reverse=query.backwards)
+            newest = max((record.sequence_number for record in records[:1] + records[-1:]), default=None)
+            self._remember(spec, newest, int(result.get_value(0, 0)))
+            return QueryResult(records, records[-1].sequence_number if records else None, newest)
+        statement = statements.query_backward if query.backwards else statements.query_forward
+        limit = None if query.limit is None else str(query.limit)
+        result = self._run(statement, [spec, str(query.min_sequence_number), limit], "querying")
         value = result.get_value(0, 0)
         version = None if value is None else int(value)
-        if spec is not None:
-            self._remember(spec, version, int(result.get_value(0, 1)))
+        self._remember(spec, version, int(result.get_value(0, 1)))
+        return self._result(result, version, query.backwards)
+
+    def _query_all(self, query: PreparedQuery) -> QueryResult:
+        statements = self._statements
+        statement = statements.query_all_backward if query.backwards else statements.query_all_forward
+        limit = None if query.limit is None else str(query.limit)
+        result = self._run(statement, [str(query.min_sequence_number), limit], "querying")
+        value = result.get_value(0, 0)
+        return self._result(result, None if value is None else int(value), query.backwards)
+
+    @staticmethod
+    def _result(result: Any, version: int | None, backwards: bool) -> QueryResult:
         if result.get_value(0, 2) is None:
             return QueryResult([], None, version)
         records = _records(result, 2)
         # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
         # it, and sorting records that are already in order costs one pass.
-        records.sort(key=_sequence_number, reverse=query.backwards)
+        records.sort(key=_sequence_number, reverse=backwards)
         return QueryResult(records, records[-1].sequence_number, version)
 
     def _remember(self, spec: str, version: int | None, head: int) -> None:
@@ -444,6 +460,8 @@ class _Statements:
         self.query_forward = _prepared.prepared("query_forward", self._render(_sql.QUERY_FORWARD))
         self.query_backward = _prepared.prepared("query_backward", self._render(_sql.QUERY_BACKWARD))
         self.scan = _prepared.prepared("scan", self._render(_sql.SCAN))
+        self.query_whole_forward = _prepared.prepared("query_whole_forward", self._render(_sql.QUERY_WHOLE_FORWARD))
+        self.query_whole_backward = _prepared.prepared("query_whole_backward", self._render(_sql.QUERY_WHOLE_BACKWARD))
         self.query_all_forward = _prepared.prepared("query_all_forward", self._render(_sql.QUERY_ALL_FORWARD))
         self.query_all_backward = _prepared.prepared("query_all_backward", self._render(_sql.QUERY_ALL_BACKWARD))
         self.scan_all = _prepared.prepared("scan_all", self._render(_sql.SCAN_ALL))
