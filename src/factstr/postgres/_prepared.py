@@ -10,6 +10,7 @@ executed with psycopg's own (C) send and wait loop, which still turns a Ctrl-C i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import psycopg
@@ -31,13 +32,17 @@ def prepared(name: str, text: str) -> Prepared:
     return Prepared(("factstr_" + name).encode(), text.encode())
 
 
-def run(conn: psycopg.Connection[Any], statement: Prepared, params: Sequence[str | None]) -> pq.abc.PGresult:
-    """Execute ``statement`` with text parameters (None is NULL) and return its result.
+def run(
+    conn: psycopg.Connection[Any], statement: Prepared, params: Sequence[str | None], *, binary: bool = False
+) -> pq.abc.PGresult:
+    """Execute ``statement`` with text parameters (None is NULL) and return its result, in binary format if
+    ``binary`` (then decode cells with the helpers below).
 
     Raises the psycopg error of the server's answer, or psycopg.OperationalError when the connection failed (then
     ``conn.broken`` is true), as a cursor would.
     """
     values = [None if param is None else param.encode() for param in params]
+    result_format = pq.Format.BINARY if binary else pq.Format.TEXT
     for attempt in (1, 2):
         names: set[bytes] | None = getattr(conn, _ATTRIBUTE, None)
         if names is None:
@@ -46,7 +51,9 @@ def run(conn: psycopg.Connection[Any], statement: Prepared, params: Sequence[str
         if statement.name not in names:
             _check(conn, _exchange(conn, lambda pgconn: pgconn.send_prepare(statement.name, statement.text)))
             names.add(statement.name)
-        result = _exchange(conn, lambda pgconn: pgconn.send_query_prepared(statement.name, values))
+        result = _exchange(
+            conn, lambda pgconn: pgconn.send_query_prepared(statement.name, values, result_format=result_format)
+        )
         if attempt == 1 and result.error_field(pq.DiagnosticField.SQLSTATE) == _UNKNOWN_STATEMENT.encode():
             names.clear()  # nothing ran: prepare again and run it once more
             continue
@@ -71,13 +78,23 @@ def _check(conn: psycopg.Connection[Any], result: pq.abc.PGresult) -> None:
     raise errors.error_from_result(result, encoding=conn.info.encoding)
 
 
-def text(result: pq.abc.PGresult, row: int, column: int) -> bytes | None:
-    """A cell of a result as the server sent it (None for NULL)."""
-    return result.get_value(row, column)
-
-
 def int_array_of(value: bytes | None) -> list[int | None]:
     """Parse an integer array in PostgreSQL's text format (``{1,NULL,3}``)."""
     if value is None or value == b"{}":
         return []
     return [None if item == b"NULL" else int(item) for item in value[1:-1].split(b",")]
+
+
+# --- binary cells -----------------------------------------------------------------------------------------
+
+_POSTGRES_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def bigint_of(value: bytes) -> int:
+    """A ``bigint`` in binary format."""
+    return int.from_bytes(value, "big", signed=True)
+
+
+def timestamptz_of(value: bytes) -> datetime:
+    """A ``timestamptz`` in binary format: microseconds since 2000-01-01 UTC."""
+    return _POSTGRES_EPOCH + timedelta(microseconds=int.from_bytes(value, "big", signed=True))

@@ -62,15 +62,15 @@ ANALYZED_ROWS = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass
 # makes the version run once (a plain subquery would be pulled up and the call repeated on every row). The LEFT
 # JOIN keeps the version row when no record matches (then the record columns are NULL). matching_events yields
 # each source's first matches; the union is made distinct, ordered and limited here.
-# The version, the head of the same snapshot (what the version covers), then the records as text: the number,
-# the commit time in microseconds since the Unix epoch, the type, the payload. $1 is the spec, $2 the bound
+# The version, the head of the same snapshot (what the version covers), then the records: the number, the
+# commit time, the type, the payload (read in binary format, see _prepared). $1 is the spec, $2 the bound
 # (min_sequence_number), $3 the limit (NULL: none).
 _QUERY = """
 WITH version AS MATERIALIZED (
     SELECT {schema}.context_version($1::jsonb, 0) AS value, (SELECT seq FROM {head}) AS head
 )
-SELECT version.value, version.head, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
-       record.event_type, record.payload::text
+SELECT version.value, version.head, record.seq, record.occurred_at,
+       record.event_type, record.payload
 FROM version
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
@@ -85,8 +85,8 @@ QUERY_BACKWARD = _QUERY.replace("{backwards}", "true").replace("{direction}", "D
 # A query of a whole context (no bound, no limit) returns every match, so its version is its newest record: only
 # the head of the snapshot (what the version covers) comes with the records. $1 is the spec.
 _QUERY_WHOLE = """
-SELECT head.seq, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
-       record.event_type, record.payload::text
+SELECT head.seq, record.seq, record.occurred_at,
+       record.event_type, record.payload
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
@@ -100,8 +100,8 @@ QUERY_WHOLE_BACKWARD = _QUERY_WHOLE.replace("{backwards}", "true").replace("{dir
 # A query without filters: every event matches, so the version is the head (none for an empty log) and the
 # records are a walk of the primary key. $1 is the bound, $2 the limit.
 _QUERY_ALL = """
-SELECT nullif(head.seq, 0), head.seq, record.seq, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
-       record.event_type, record.payload::text
+SELECT nullif(head.seq, 0), head.seq, record.seq, record.occurred_at,
+       record.event_type, record.payload
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT e.seq, e.occurred_at, e.event_type, e.payload FROM {events} AS e
@@ -114,8 +114,8 @@ QUERY_ALL_BACKWARD = _QUERY_ALL.replace("{direction}", "DESC")
 # One statement, so the head and the records come from one snapshot (the head is the scan's horizon when
 # fewer records than the limit match).
 SCAN = """
-SELECT head.seq, record.seq, record.batch_start, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
-       record.event_type, record.payload::text
+SELECT head.seq, record.seq, record.batch_start, record.occurred_at,
+       record.event_type, record.payload
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.batch_start, m.occurred_at, m.event_type, m.payload
@@ -127,8 +127,8 @@ LEFT JOIN LATERAL (
 
 # A stream read without filters. $1 is the bound, $2 the limit.
 SCAN_ALL = """
-SELECT head.seq, record.seq, record.batch_start, round(extract(epoch FROM record.occurred_at) * 1000000)::bigint,
-       record.event_type, record.payload::text
+SELECT head.seq, record.seq, record.batch_start, record.occurred_at,
+       record.event_type, record.payload
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM {events} AS e

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
@@ -38,7 +38,8 @@ from ._terms import context_spec, payload_terms, type_key
 from ._window import Window
 
 _decode = msgspec.json.decode
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_bigint = _prepared.bigint_of
+_timestamptz = _prepared.timestamptz_of
 
 DEFAULT_POOL_SIZE = 8
 _REMEMBERED_VERSIONS = 4096
@@ -234,21 +235,23 @@ class PostgresStore(EventStore):
                             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _run(self, statement: _prepared.Prepared, params: Sequence[str | None], doing: str) -> Any:
+    def _run(
+        self, statement: _prepared.Prepared, params: Sequence[str | None], doing: str, *, binary: bool = True
+    ) -> Any:
         """Run one idempotent hot statement (a read) and return its raw result; like :meth:`_fetch`, once more on
         a fresh connection if the first turned out dead."""
         with translate_errors(self._target, doing):
             for attempt in (1, 2):
                 with self._pool.connection() as conn:
                     try:
-                        return _prepared.run(conn, statement, params)
+                        return _prepared.run(conn, statement, params, binary=binary)
                     except psycopg.OperationalError:
                         if attempt == 2 or not conn.broken:
                             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _head(self) -> int:
-        return int(self._run(self._statements.head, [], "reading the head").get_value(0, 0))
+        return int(self._run(self._statements.head, [], "reading the head", binary=False).get_value(0, 0))
 
     def _query(self, query: PreparedQuery) -> QueryResult:
         statements = self._statements
@@ -262,14 +265,14 @@ class PostgresStore(EventStore):
             records = _records(result, 1) if result.get_value(0, 1) is not None else []
             records.sort(key=_sequence_number, reverse=query.backwards)
             newest = max((record.sequence_number for record in records[:1] + records[-1:]), default=None)
-            self._remember(spec, newest, int(result.get_value(0, 0)))
+            self._remember(spec, newest, _bigint(result.get_value(0, 0)))
             return QueryResult(records, records[-1].sequence_number if records else None, newest)
         statement = statements.query_backward if query.backwards else statements.query_forward
         limit = None if query.limit is None else str(query.limit)
         result = self._run(statement, [spec, str(query.min_sequence_number), limit], "querying")
         value = result.get_value(0, 0)
-        version = None if value is None else int(value)
-        self._remember(spec, version, int(result.get_value(0, 1)))
+        version = None if value is None else _bigint(value)
+        self._remember(spec, version, _bigint(result.get_value(0, 1)))
         return self._result(result, version, query.backwards)
 
     def _query_all(self, query: PreparedQuery) -> QueryResult:
@@ -278,7 +281,7 @@ class PostgresStore(EventStore):
         limit = None if query.limit is None else str(query.limit)
         result = self._run(statement, [str(query.min_sequence_number), limit], "querying")
         value = result.get_value(0, 0)
-        return self._result(result, None if value is None else int(value), query.backwards)
+        return self._result(result, None if value is None else _bigint(value), query.backwards)
 
     @staticmethod
     def _result(result: Any, version: int | None, backwards: bool) -> QueryResult:
@@ -306,10 +309,10 @@ class PostgresStore(EventStore):
             params = [context_spec(filters), str(after), str(limit)]
             result = self._run(self._statements.scan, params, "reading the log")
         value = result.get_value
-        head = int(value(0, 0))
+        head = _bigint(value(0, 0))
         if value(0, 1) is None:
             return Scan([], [], head)
-        starts = {int(value(row, 1)): int(value(row, 2)) for row in range(result.ntuples)}
+        starts = {_bigint(value(row, 1)): _bigint(value(row, 2)) for row in range(result.ntuples)}
         records = _records(result, 1, skip=1)
         records.sort(key=_sequence_number)
         horizon = records[-1].sequence_number if len(records) >= limit else head
@@ -417,23 +420,23 @@ def _sequence_number(record: EventRecord) -> int:
 
 
 def _records(result: Any, first: int, skip: int = 0) -> list[EventRecord]:
-    """The records of a result whose columns from ``first`` are the number, ``skip`` others, the commit time in
-    microseconds since the epoch, the type and the payload (as the server sent them)."""
+    """The records of a binary result whose columns from ``first`` are the number, ``skip`` others, the commit
+    time, the type and the payload."""
     value = result.get_value
     at_column = first + 1 + skip
     times: dict[bytes, datetime] = {}  # the events of a batch share their commit time
     records = []
     for row in range(result.ntuples):
-        micros = value(row, at_column)
-        occurred_at = times.get(micros)
+        raw_time = value(row, at_column)
+        occurred_at = times.get(raw_time)
         if occurred_at is None:
-            occurred_at = times[micros] = _EPOCH + timedelta(microseconds=int(micros))
+            occurred_at = times[raw_time] = _timestamptz(raw_time)
         records.append(
             EventRecord(
-                int(value(row, first)),
+                _bigint(value(row, first)),
                 occurred_at,
                 value(row, at_column + 1).decode(),
-                _decode(value(row, at_column + 2)),
+                _decode(value(row, at_column + 2)[1:]),  # jsonb: a version byte, then the text
             )
         )
     return records
