@@ -109,7 +109,10 @@ def test_streams_get_exactly_the_records_the_table_holds_from_the_window_or_the_
         for index in range(30):
             size = 40 if index % 7 == 3 else 1 + index % 3  # some batches too large for a notification
             store.append(
-                [NewEvent(f"t{index % 2}", {"i": index, "z": [1.5, None, "ü"], "a": {"b": j}}) for j in range(size)]
+                [
+                    NewEvent(f't{index % 2} "q" \\ ü', {"i": index, "z": [1.5, None, "ü"], "a": {"b": j}})
+                    for j in range(size)
+                ]
             )
             if index % 5 == 0:
                 time.sleep(0.01)

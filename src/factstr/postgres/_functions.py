@@ -446,7 +446,7 @@ BEGIN
             ) AS x(term, e)
             ORDER BY 1, 2, 3
         )
-        SELECT string_agg(jsonb_build_array(i.event_type, i.payload)::text, ',' ORDER BY i.seq)
+        SELECT string_agg('[' || to_json(i.event_type)::text || ',' || i.payload::text || ']', ',' ORDER BY i.seq)
                FILTER (WHERE complete AND size <= 16)
         INTO body FROM inserted AS i;
         IF body IS NULL THEN
