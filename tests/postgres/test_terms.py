@@ -5,9 +5,19 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factstr import EventFilter
 from factstr._matching import json_contains
 from factstr._model import JSON
-from factstr.postgres._terms import leaves, payload_terms, predicate_terms, term_hash, type_key
+from factstr._validation import check_filters
+from factstr.postgres._terms import (
+    _context_spec,
+    context_spec,
+    leaves,
+    payload_terms,
+    predicate_terms,
+    term_hash,
+    type_key,
+)
 
 from .test_matching_sql import DOCUMENTS, part_of
 
@@ -52,3 +62,14 @@ def test_the_fast_path_for_objects_gives_every_leaf_once(payload: JSON) -> None:
     terms = payload_terms(payload)
     assert len(terms) == len(set(terms))
     assert set(terms) == {term_hash(path, text) for path, text in leaves(payload)}
+
+
+def test_specs_are_remembered_by_the_filters_json_and_never_mixed_up() -> None:
+    def spec(*predicates: JSON) -> str:
+        return context_spec(check_filters([EventFilter(event_types=["a"], payload_predicates=list(predicates))]))
+
+    assert spec({"n": 1}) is spec({"n": 1})  # remembered
+    assert spec({"n": 1}) == _context_spec(
+        check_filters([EventFilter(event_types=["a"], payload_predicates=[{"n": 1}])])
+    )
+    assert len({spec({"n": 1}), spec({"n": True}), spec({"n": "1"}), spec({"n": None})}) == 4

@@ -42,8 +42,9 @@ _bigint = _prepared.bigint_of
 _timestamptz = _prepared.timestamptz_of
 
 DEFAULT_POOL_SIZE = 8
-_REMEMBERED_VERSIONS = 4096
 DEFAULT_POOL_TIMEOUT = 30.0
+# Contexts whose last query's version and head the store remembers (see _remember); cleared when full.
+_REMEMBERED_VERSIONS = 4096
 
 # SQLSTATE classes that say the server or the session failed, not a batch: connection exception, invalid
 # transaction state, transaction rollback, insufficient resources, object not in prerequisite state (lock
@@ -54,7 +55,8 @@ _RETRYABLE_STATES = frozenset({"57014"})
 
 
 class _Batch(NamedTuple):
-    """One append for the group committer: its events with their terms, its condition, an imported commit time."""
+    """One append for the group committer: its events with their type keys and terms, its condition with the
+    condition's context spec, and an imported commit time."""
 
     events: list[PreparedEvent]
     type_keys: list[int]
@@ -254,9 +256,9 @@ class PostgresStore(EventStore):
         return int(self._run(self._statements.head, [], "reading the head", binary=False).get_value(0, 0))
 
     def _query(self, query: PreparedQuery) -> QueryResult:
-        statements = self._statements
         if query.filters is None:
             return self._query_all(query)
+        statements = self._statements
         spec = context_spec(query.filters)
         if query.limit is None and query.min_sequence_number == 0:
             # Every match comes back, so the newest record is the version (none: no version).
@@ -264,7 +266,7 @@ class PostgresStore(EventStore):
             result = self._run(statement, [spec], "querying")
             records = _records(result, 1) if result.get_value(0, 1) is not None else []
             records.sort(key=_sequence_number, reverse=query.backwards)
-            newest = max((record.sequence_number for record in records[:1] + records[-1:]), default=None)
+            newest = max(records[0].sequence_number, records[-1].sequence_number) if records else None
             self._remember(spec, newest, _bigint(result.get_value(0, 0)))
             return QueryResult(records, records[-1].sequence_number if records else None, newest)
         statement = statements.query_backward if query.backwards else statements.query_forward

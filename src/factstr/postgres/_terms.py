@@ -120,7 +120,26 @@ def context_spec(filters: Filters) -> str:
     an array, so that a JSON ``null`` predicate stays a value); without ``"y"`` and ``"k"`` it does so for every
     type the terms occur with; without ``"t"`` (a predicate with no scalar leaf, such as ``{}``) it walks the
     types' events, or the whole log, rechecking each.
+
+    Remembered by the filters' JSON (equal JSON, equal filters: ints and floats, true and 1 encode apart), since
+    a feature asks about the same few contexts over and over; cleared when full.
     """
+    if filters is None:
+        return "null"
+    key = _encode(filters)
+    spec = _specs.get(key)
+    if spec is None:
+        if len(_specs) >= _CACHE_LIMIT:
+            _specs.clear()
+        spec = _specs[key] = _context_spec(filters)
+    return spec
+
+
+_specs: dict[bytes, str] = {}
+
+
+def _context_spec(filters: Filters) -> str:
+    """Build the spec of :func:`context_spec` (not remembered)."""
     if filters is None:
         return "null"
     whole_types: dict[str, None] = {}  # types a filter without predicates matches whole
