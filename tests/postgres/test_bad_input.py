@@ -1,16 +1,18 @@
 """Bad input against PostgreSQL: unreachable servers, NUL characters, lone surrogates, hostile strings, extreme
-numbers, and the parameter count of the largest allowed query."""
+numbers, and the largest allowed query."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from factstr import BackendError, EventFilter, EventQuery, InvalidInput, NewEvent
-from factstr._validation import MAX_FILTERS, MAX_PREDICATES_PER_QUERY, check_query
+from factstr._matching import query_matches
+from factstr._validation import check_query
 from factstr.postgres import PostgresStore
-from factstr.postgres._sql import compile_where
+from factstr.postgres import _sql as statements
 from factstr.testing.conformance.c7_errors import _largest_query
 
 HOSTILE = [
@@ -66,14 +68,29 @@ def test_lone_surrogates_are_invalid_input_not_encoding_errors(store: PostgresSt
     assert store.head() is None
 
 
-def test_the_largest_allowed_query_needs_a_few_hundred_parameters_not_65535() -> None:
-    # PostgreSQL refuses a statement with more than 65,535 parameters; the query limits keep far below it. A
-    # statement carries the filters' JSON, min_sequence_number and limit, one array per filter with types,
-    # and one parameter per predicate.
-    bound = 3 + MAX_FILTERS + MAX_PREDICATES_PER_QUERY
-    assert bound < 1000
-    filters = check_query(_largest_query()).filters
-    assert len(compile_where(filters).params) + 3 <= bound
+def test_the_largest_allowed_query_is_one_parameter_and_is_answered_exactly(store: PostgresStore) -> None:
+    # PostgreSQL refuses a statement with more than 65,535 parameters: a query travels as one JSON parameter
+    # (plus its bound and limit), whatever its size.
+    for text in (statements.QUERY_FORWARD, statements.QUERY_BACKWARD, statements.SCAN):
+        assert set(re.findall(r"\$(\d+)", text)) == {"1", "2", "3"}
+    query = _largest_query()
+    filters = check_query(query).filters
+    assert filters is not None
+    first = filters[0]
+    events = [
+        NewEvent(event_type, predicate)
+        for event_type in (first.types or ("t",))[:3]
+        for predicate in (first.predicates or ({},))[:3]
+    ]
+    store.append(events)
+    result = store.query(query)
+    expected = [
+        number
+        for number, event in enumerate(events, start=1)
+        if query_matches(filters, event.event_type, event.payload)
+    ]
+    assert [record.sequence_number for record in result.event_records] == expected
+    assert result.current_context_version == (expected[-1] if expected else None)
 
 
 def test_nul_in_a_durable_name_is_invalid_input(store: PostgresStore) -> None:

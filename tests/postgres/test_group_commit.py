@@ -133,7 +133,9 @@ def test_a_batch_the_server_refuses_fails_only_its_own_caller(store: PostgresSto
     for thread in [leader, *followers]:
         thread.join()
 
-    assert sizes[:2] == [1, 6 + len(UNVALIDATED_POISON)]
+    # A lone surrogate cannot even be hashed for the posting index: refused in its own thread, before it queues.
+    queued = [name for name, _, _ in UNVALIDATED_POISON if name != "lone-surrogate-type"]
+    assert sizes[:2] == [1, 6 + len(queued)]
     for name, _, _ in UNVALIDATED_POISON:
         outcome = outcomes.pop(name)
         assert isinstance(outcome, EventStoreError), (name, outcome)

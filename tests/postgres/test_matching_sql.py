@@ -1,7 +1,10 @@
-"""The SQL translation of C2 agrees with the reference matcher on every input (property-based).
+"""The posting index and the SQL recheck agree with the reference matcher on every input (property-based).
 
-Queries (the compiled WHERE clause) and context versions (the ``context_version`` function, which is also
-what ``append_if`` checks) are compared with :func:`factstr._matching.query_matches` over random logs.
+Over random logs and random filters, every way the store matches is compared with
+:func:`factstr._matching.query_matches`: query records (forwards, backwards, after a bound, limited), context
+versions, the ``context_version`` function above a bound (what ``append_if`` checks under the head lock, for the
+facts committed after its first evaluation), stream reads, and ``append_if`` itself (it commits on the right
+version and conflicts with the right actual one).
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
-from factstr import EventFilter, EventQuery, NewEvent
-from factstr._matching import query_matches
+from factstr import ConditionalAppendConflict, EventFilter, EventQuery, NewEvent
+from factstr._matching import Filters, query_matches
 from factstr._model import JSON
 from factstr._validation import check_filters
 from factstr.postgres import PostgresStore
+from factstr.postgres._terms import context_spec
 
 # Few distinct keys and scalars, so that random predicates often match random payloads.
 SCALARS = st.sampled_from(
@@ -107,23 +112,61 @@ def shared_store() -> Iterator[tuple[PostgresStore, list[tuple[str, JSON]]]]:
 
 
 def check_one_example(shared_store: tuple[PostgresStore, list[tuple[str, JSON]]], data: st.DataObject) -> None:
-    """Append a random batch, run random filters, compare records and version with the reference matcher."""
+    """Append a random batch, run random filters every way the store matches, compare with the reference."""
     store, log = shared_store
     batch = data.draw(st.lists(st.tuples(TYPES, DOCUMENTS), min_size=1, max_size=6), label="appended")
     store.append([NewEvent(event_type, payload) for event_type, payload in batch])
     log.extend(batch)
     chosen = data.draw(filters([payload for _, payload in batch]), label="filters")
     normalised = check_filters(chosen)
-
-    result = store.query(EventQuery(filters=chosen))
-
     expected = [
         number
         for number, (event_type, payload) in enumerate(log, start=1)
         if query_matches(normalised, event_type, payload)
     ]
+    version = expected[-1] if expected else None
+
+    result = store.query(EventQuery(filters=chosen))
     assert [record.sequence_number for record in result.event_records] == expected
-    assert result.current_context_version == (expected[-1] if expected else None)
+    assert result.current_context_version == version
+
+    # Drawn independently of the log's length, which grows across examples (hypothesis replays draws).
+    after = len(log) * data.draw(st.integers(0, 8), label="after eighths") // 8
+    limit = data.draw(st.none() | st.integers(1, 4), label="limit")
+    later = [number for number in expected if number > after]
+    forwards = store.query(EventQuery(filters=chosen, min_sequence_number=after, limit=limit))
+    assert [record.sequence_number for record in forwards.event_records] == later[:limit]
+    assert forwards.current_context_version == version
+    backwards = store.query(EventQuery(filters=chosen, min_sequence_number=after, limit=limit, backwards=True))
+    assert [record.sequence_number for record in backwards.event_records] == later[::-1][:limit]
+
+    chunk = limit or 1000
+    scan = store._scan(after, normalised, chunk)
+    assert [record.sequence_number for record in scan.records] == later[:chunk]
+    assert scan.horizon == (later[chunk - 1] if len(later) >= chunk else len(log))
+
+    assert newest_above(store, normalised, after) == (later[-1] if later else None)
+
+    if data.draw(st.booleans(), label="append_if"):
+        event = data.draw(st.tuples(TYPES, DOCUMENTS), label="decided")
+        stale = data.draw(st.sampled_from([None, 1, -1]), label="stale")
+        stale = len(log) + 1 if stale == -1 else stale
+        if stale != version:
+            with pytest.raises(ConditionalAppendConflict) as conflict:
+                store.append_if([NewEvent(*event)], EventQuery(filters=chosen), stale)
+            assert conflict.value.actual == version
+        committed = store.append_if([NewEvent(*event)], EventQuery(filters=chosen), version)
+        assert committed.first_sequence_number == len(log) + 1
+        log.append(event)
+
+
+def newest_above(store: PostgresStore, filters: Filters, above: int) -> int | None:
+    """What ``append_if`` checks under the lock: the newest match above the number its first check saw."""
+    call = sql.SQL("SELECT {}.context_version(%s::jsonb, %s)").format(sql.Identifier(store.schema))
+    with store._pool.connection() as conn:
+        row = conn.execute(call, [context_spec(filters), above]).fetchone()
+    assert row is not None
+    return None if row[0] is None else int(row[0])
 
 
 _QUICK = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

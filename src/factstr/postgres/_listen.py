@@ -1,9 +1,11 @@
 """Commits of other processes: a LISTEN/NOTIFY watcher that wakes the store's stream workers.
 
-A notification carries only the new head and is only a hint: workers always read the log after their own
-position. So on every (re)connect the watcher first LISTENs and then wakes every worker, which catches up from
-its position; anything committed while the watcher was away is found that way, and the stream runtime's slow
-safety poll covers the rest.
+A notification carries the new head and, for small commits, the committed batches: the watcher hands each to the
+store's window of recent commits (:mod:`._window`), which lets stream workers read them without a round trip
+while this session lives. Workers always read after their own position, from the window or the table. So on every
+(re)connect the watcher first LISTENs, then opens the window anew and wakes every worker, which catches up from
+its position; anything committed while the watcher was away is found in the table that way, and the stream
+runtime's slow safety poll covers the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from psycopg import sql
 from .._errors import BackendError
 from .._notify import Notifier
 from ._connection import Connection, Target, connect
+from ._window import Window
 
 logger = logging.getLogger("factstr")
 
@@ -32,8 +35,9 @@ LIVENESS_CHECK_SECONDS = 30.0
 class Listener:
     """A thread holding one LISTEN session; :meth:`stop` ends it promptly."""
 
-    def __init__(self, target: Target, channel: str, notifier: Notifier) -> None:
+    def __init__(self, target: Target, channel: str, notifier: Notifier, window: Window | None = None) -> None:
         self._target = target
+        self._window = window if window is not None else Window()
         self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
         self._notifier = notifier
         self._stopping = threading.Event()
@@ -74,12 +78,14 @@ class Listener:
                 self.connected.set()
                 delay = RECONNECT_FIRST_SECONDS
                 # After LISTEN, not before: a commit made between the two would otherwise go unnoticed.
+                self._window.open()
                 self._notifier.notify()
                 self._watch(conn)
             except (psycopg.Error, OSError) as exc:
                 if not self._stopping.is_set():
                     logger.warning("the PostgreSQL LISTEN session was lost; reconnecting", exc_info=exc)
             finally:
+                self._window.close()
                 self.connected.clear()
                 conn.close()
             self._pause(delay)
@@ -95,13 +101,16 @@ class Listener:
                 return
             if not readable:
                 conn.execute("SELECT 1")
-                # psycopg keeps notifications that arrive during execute() to itself: wake the workers anyway.
+                # psycopg keeps notifications that arrive during execute() to itself: the window may have missed
+                # some, so it starts over, and the workers read the table.
+                self._window.open()
                 self._notifier.notify()
                 continue
             pgconn.consume_input()
             woken = False
-            while pgconn.notifies() is not None:
+            while (notification := pgconn.notifies()) is not None:
                 woken = True
+                self._window.add(notification.extra.decode(conn.info.encoding))
             if woken:
                 self._notifier.notify()
             if pgconn.status != psycopg.pq.ConnStatus.OK:

@@ -1,64 +1,138 @@
-"""The SQL a PostgreSQL store runs, and the compiler from validated filters to a WHERE clause.
+"""The SQL a PostgreSQL store runs.
 
 Statement templates name tables as ``{events}``, ``{head}``, ... ; the store fills them in once with quoted
-identifiers (``psycopg.sql.Identifier``). Every value travels as a parameter (``%s``). The compiler is pure:
-it returns SQL text built only from the fragments below, plus the parameters that go with it.
+identifiers (``psycopg.sql.Identifier``). Every value travels as a parameter, and every statement's text is fixed,
+so that each is prepared once per connection: matching happens in the server-side functions of :mod:`._functions`,
+which take a query as one JSON parameter (:func:`._terms.context_spec`). The hot statements (appends, queries,
+stream reads, the head) have ``$n`` placeholders and text parameters (:mod:`._prepared`); the others ``%s``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-import msgspec
-
-from .._matching import Filters
-from .._model import JSON
-from ._jsonb import jsonb_text
-
-_encode = msgspec.json.Encoder().encode
+from collections.abc import Iterable
+from datetime import datetime
 
 # --- writing ---------------------------------------------------------------------------------------------
 
-# One round trip per group of batches: the function locks the head row, checks each condition in a later
-# statement, inserts, moves the head and notifies, and the statement commits on its own (autocommit).
+# One round trip per group of batches: the function evaluates the conditions, locks the head row, inserts the
+# events and their postings, moves the head and notifies, and the statement commits on its own (autocommit).
 APPEND_BATCHES = (
-    "SELECT first_numbers, actual_versions"
-    " FROM {schema}.append_batches(%s, %s::jsonb, %s, %s::jsonb[], %s::timestamptz[])"
+    "SELECT first_numbers, actual_versions, notified FROM {schema}.append_batches("
+    "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::jsonb[],"
+    " $9::integer[], $10::bigint[], $11::timestamptz[])"
 )
+
+
+# Arrays travel as the text of array literals, built here: psycopg's list adaptation inspects every element
+# in Python and escapes strings with a regular expression, which cost more than the rest of a small append.
+
+
+def int_array(values: Iterable[int | None]) -> str:
+    """The text of an integer array literal (NULL for None)."""
+    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+def text_array(values: Iterable[str | None]) -> str:
+    """The text of a text array literal: every element quoted, with backslashes and quotes escaped."""
+    return (
+        "{"
+        + ",".join(
+            "NULL" if value is None else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values
+        )
+        + "}"
+    )
+
+
+def timestamp_array(values: list[datetime | None]) -> str | None:
+    """The text of a timestamptz array literal, or None (SQL NULL) when every value is None."""
+    if all(value is None for value in values):
+        return None
+    return text_array([None if value is None else value.isoformat() for value in values])
+
 
 # --- reading ---------------------------------------------------------------------------------------------
 
 HEAD = "SELECT seq FROM {head}"
 
 # Statistics upkeep (see _statistics). reltuples is -1 while the table was never analyzed.
-ANALYZE = "ANALYZE {events}"
+ANALYZE = "ANALYZE {events}, {postings}"
 ANALYZED_ROWS = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass"
 
-# One statement, so one snapshot: the context_version function is STABLE and reads this statement's snapshot.
-# MATERIALIZED makes it run once (a plain subquery would be pulled up and the call repeated on every row).
-# The LEFT JOIN keeps the version row when no record matches (then the record columns are NULL).
-QUERY = """
-WITH version AS MATERIALIZED (SELECT {schema}.context_version(%s::jsonb) AS value)
-SELECT version.value, record.seq, record.occurred_at, record.event_type, record.payload::text
+# One statement, so one snapshot: both functions are STABLE and read this statement's snapshot. MATERIALIZED
+# makes the version run once (a plain subquery would be pulled up and the call repeated on every row). The LEFT
+# JOIN keeps the version row when no record matches (then the record columns are NULL). matching_events yields
+# each source's first matches; the union is made distinct, ordered and limited here.
+# The version, the head of the same snapshot (what the version covers), then the records: the number, the
+# commit time, the type, the payload (read in binary format, see _prepared). $1 is the spec, $2 the bound
+# (min_sequence_number), $3 the limit (NULL: none).
+_QUERY = """
+WITH version AS MATERIALIZED (
+    SELECT {schema}.context_version($1::jsonb, 0) AS value, (SELECT seq FROM {head}) AS head
+)
+SELECT version.value, version.head, record.seq, record.occurred_at,
+       record.event_type, record.payload
 FROM version
 LEFT JOIN LATERAL (
-    SELECT seq, occurred_at, event_type, payload FROM {events}
-    WHERE seq > %s AND ({where})
-    ORDER BY seq {direction}
-    LIMIT %s
+    SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
+    FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, {backwards}) AS m
+    ORDER BY m.seq {direction}
+    LIMIT $3::bigint
 ) AS record ON true
 """
+QUERY_FORWARD = _QUERY.replace("{backwards}", "false").replace("{direction}", "ASC")
+QUERY_BACKWARD = _QUERY.replace("{backwards}", "true").replace("{direction}", "DESC")
+
+# A query of a whole context (no bound, no limit) returns every match, so its version is its newest record: only
+# the head of the snapshot (what the version covers) comes with the records. $1 is the spec.
+_QUERY_WHOLE = """
+SELECT head.seq, record.seq, record.occurred_at,
+       record.event_type, record.payload
+FROM {head} AS head
+LEFT JOIN LATERAL (
+    SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
+    FROM {schema}.matching_events($1::jsonb, 0, NULL, {backwards}) AS m
+    ORDER BY m.seq {direction}
+) AS record ON true
+"""
+QUERY_WHOLE_FORWARD = _QUERY_WHOLE.replace("{backwards}", "false").replace("{direction}", "ASC")
+QUERY_WHOLE_BACKWARD = _QUERY_WHOLE.replace("{backwards}", "true").replace("{direction}", "DESC")
+
+# A query without filters: every event matches, so the version is the head (none for an empty log) and the
+# records are a walk of the primary key. $1 is the bound, $2 the limit.
+_QUERY_ALL = """
+SELECT nullif(head.seq, 0), head.seq, record.seq, record.occurred_at,
+       record.event_type, record.payload
+FROM {head} AS head
+LEFT JOIN LATERAL (
+    SELECT e.seq, e.occurred_at, e.event_type, e.payload FROM {events} AS e
+    WHERE e.seq > $1::bigint ORDER BY e.seq {direction} LIMIT $2::bigint
+) AS record ON true
+"""
+QUERY_ALL_FORWARD = _QUERY_ALL.replace("{direction}", "ASC")
+QUERY_ALL_BACKWARD = _QUERY_ALL.replace("{direction}", "DESC")
 
 # One statement, so the head and the records come from one snapshot (the head is the scan's horizon when
 # fewer records than the limit match).
 SCAN = """
-SELECT head.seq, record.seq, record.batch_start, record.occurred_at, record.event_type, record.payload::text
+SELECT head.seq, record.seq, record.batch_start, record.occurred_at,
+       record.event_type, record.payload
 FROM {head} AS head
 LEFT JOIN LATERAL (
-    SELECT seq, batch_start, occurred_at, event_type, payload FROM {events}
-    WHERE seq > %s AND ({where})
-    ORDER BY seq
-    LIMIT %s
+    SELECT DISTINCT ON (m.seq) m.seq, m.batch_start, m.occurred_at, m.event_type, m.payload
+    FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, false) AS m
+    ORDER BY m.seq
+    LIMIT $3::bigint
+) AS record ON true
+"""
+
+# A stream read without filters. $1 is the bound, $2 the limit.
+SCAN_ALL = """
+SELECT head.seq, record.seq, record.batch_start, record.occurred_at,
+       record.event_type, record.payload
+FROM {head} AS head
+LEFT JOIN LATERAL (
+    SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM {events} AS e
+    WHERE e.seq > $1::bigint ORDER BY e.seq LIMIT $2::bigint
 ) AS record ON true
 """
 
@@ -91,78 +165,12 @@ SELECT EXISTS (
 
 # --- connections -----------------------------------------------------------------------------------------
 
-# Custom plans always: a generic plan for ``payload @> $1`` cannot pick the index the actual value needs.
-# UTC, so that occurred_at comes back as an aware datetime in UTC. No JIT: compiling a statement with many
-# predicates took minutes and ignored cancel requests meanwhile. The statement timeout (milliseconds, 0: none)
-# bounds what any one statement may cost the server.
+# Generic plans: every statement the store prepares has one good plan whatever its values (matching happens in
+# functions that set their own plans), so it is planned once per connection, not on every call. UTC, so that
+# occurred_at comes back as an aware datetime in UTC. No JIT: compiling a statement with many predicates took
+# minutes and ignored cancel requests meanwhile. The statement timeout (milliseconds, 0: none) bounds what any
+# one statement may cost the server.
 CONFIGURE_SESSION = (
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', false), set_config('TimeZone', 'UTC', false),"
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', false), set_config('TimeZone', 'UTC', false),"
     " set_config('jit', 'off', false), set_config('statement_timeout', %s, false)"
 )
-
-# --- the filter compiler ---------------------------------------------------------------------------------
-
-_TYPE_IS = "event_type = %s"
-_TYPE_IN = "event_type = ANY(%s)"
-_CONTAINS = "payload @> %s::jsonb"
-# jsonb's @> lets a top-level array contain a scalar; C2 never lets a scalar predicate match an array.
-_CONTAINS_SCALAR = "(payload @> %s::jsonb AND jsonb_typeof(payload) <> 'array')"
-
-
-class Where(NamedTuple):
-    """A compiled WHERE condition and its parameters, in order."""
-
-    text: str
-    params: list[object]
-
-
-def compile_where(filters: Filters) -> Where:
-    """Compile validated filters to a condition on the events table that holds exactly when C2 matches.
-
-    Equivalence with the reference matcher rests on ``@>`` agreeing with C2 below the top level and on
-    :mod:`._jsonb` writing numbers exactly; the property-based tests check it on random documents.
-    """
-    if filters is None:
-        return Where("true", [])
-    if not filters:
-        return Where("false", [])
-    alternatives = []
-    params: list[object] = []
-    for flt in filters:
-        parts = []
-        if flt.types is not None:
-            if len(flt.types) == 1:
-                # A single type keeps the (event_type, seq) index usable for ordered reads.
-                parts.append(_TYPE_IS)
-                params.append(flt.types[0])
-            else:
-                parts.append(_TYPE_IN)
-                params.append(list(flt.types))
-        if flt.predicates is not None:
-            contains = []
-            for predicate in flt.predicates:
-                contains.append(_CONTAINS if _is_container(predicate) else _CONTAINS_SCALAR)
-                params.append(jsonb_text(predicate))
-            parts.append("(" + " OR ".join(contains) + ")")
-        alternatives.append("(" + " AND ".join(parts) + ")")
-    return Where(" OR ".join(alternatives), params)
-
-
-def filters_jsonb(filters: Filters) -> str:
-    """Return the JSON text the ``context_version`` function takes for validated filters."""
-    if filters is None:
-        return "null"
-    alternatives = []
-    for flt in filters:
-        types = "null" if flt.types is None else _encode(flt.types).decode()
-        predicates = (
-            "null"
-            if flt.predicates is None
-            else "[" + ",".join(jsonb_text(predicate) for predicate in flt.predicates) + "]"
-        )
-        alternatives.append(f'{{"t":{types},"p":{predicates}}}')
-    return "[" + ",".join(alternatives) + "]"
-
-
-def _is_container(value: JSON) -> bool:
-    return type(value) is dict or type(value) is list

@@ -1,12 +1,11 @@
-"""Keep the planner's statistics of the events table fresh while the log grows.
+"""Keep the planner's statistics of the events and postings tables fresh while the log grows.
 
-PostgreSQL chooses between the payload index and the ``(event_type, seq)`` index from the table's
-statistics. Autovacuum refreshes them on its own schedule; until it does, a log that grew fast (a bulk load,
-a new deployment, a burst of a new event type) is planned from statistics that describe a fraction of it,
-and a context check can end up walking every event of a type (measured: 2 ms with statistics, 57 ms without,
-at 200k events). So the store runs ANALYZE itself, in the background, whenever the log has grown by a quarter
-(plus 10k events) since the statistics it knows of were taken. ANALYZE samples a fixed number of rows and
-blocks neither readers nor writers.
+The store's functions leave the planner no choice of index (see :mod:`._functions`), but it still estimates
+row counts, for instance to choose how to join the postings to their events, and a log that grew fast (a bulk
+load, a new deployment) is planned from statistics that describe a fraction of it until autovacuum refreshes
+them on its own schedule. So the store runs ANALYZE itself, in the background, whenever the log has grown by a
+quarter (plus 10k events) since the statistics it knows of were taken; every session then plans its statements
+again, once. ANALYZE samples a fixed number of rows and blocks neither readers nor writers.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
 """PostgresStore: the log in PostgreSQL, shared by any number of processes and machines.
 
-An append is one round trip: a server-side function locks the head row, checks each condition in a later
-statement, inserts, moves the head and notifies, and the statement commits. Concurrent appends of one process
-are grouped into one such call (:mod:`factstr._group`). Reads are single statements, so each sees one snapshot, and
-never wait for writers. Other processes' commits reach this store's streams through LISTEN/NOTIFY
-(:mod:`._listen`); durable names are held with advisory locks (:mod:`._holds`).
+An append is one round trip: a server-side function evaluates each condition, locks the head row, checks only
+what was committed since, inserts the events with their postings, moves the head and notifies, and the statement
+commits. Concurrent appends of one process are grouped into one such call (:mod:`factstr._group`). Reads are single
+statements, so each sees one snapshot, and never wait for writers. Queries and conditions travel as one JSON
+parameter (:func:`._terms.context_spec`) and match through the posting index (:mod:`._functions`). Other
+processes' commits reach this store's streams through LISTEN/NOTIFY (:mod:`._listen`); durable names are held with
+advisory locks (:mod:`._holds`).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
@@ -25,19 +27,24 @@ from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
-from . import _sql
+from . import _prepared, _sql
 from ._connection import connect, open_pool, parse_target, translate, translate_errors
 from ._holds import Holds, PostgresHold
 from ._jsonb import jsonb_text
 from ._listen import Listener
 from ._schema import migrate, notify_channel
 from ._statistics import StatisticsKeeper
+from ._terms import context_spec, payload_terms, type_key
+from ._window import Window
 
 _decode = msgspec.json.decode
-_by_sequence = itemgetter(1)
+_bigint = _prepared.bigint_of
+_timestamptz = _prepared.timestamptz_of
 
 DEFAULT_POOL_SIZE = 8
 DEFAULT_POOL_TIMEOUT = 30.0
+# Contexts whose last query's version and head the store remembers (see _remember); cleared when full.
+_REMEMBERED_VERSIONS = 4096
 
 # SQLSTATE classes that say the server or the session failed, not a batch: connection exception, invalid
 # transaction state, transaction rollback, insufficient resources, object not in prerequisite state (lock
@@ -48,10 +55,15 @@ _RETRYABLE_STATES = frozenset({"57014"})
 
 
 class _Batch(NamedTuple):
-    """One append for the group committer."""
+    """One append for the group committer: its events with their type keys and terms, its condition with the
+    condition's context spec, and an imported commit time."""
 
     events: list[PreparedEvent]
+    type_keys: list[int]
+    terms: list[list[int]]
     condition: Condition | None
+    spec: str | None  # the condition's context spec
+    seen_head: int | None  # the head at which a query found the context at the expected version
     occurred_at: datetime | None  # only for an imported batch
 
 
@@ -95,6 +107,10 @@ class PostgresStore(EventStore):
         self._committer: GroupCommitter[_Batch] = GroupCommitter(self._commit_group)
         self._listener: Listener | None = None
         self._listener_lock = threading.Lock()
+        self._window = Window()
+        # What recent queries found, by context spec: its version and the head of that snapshot. An append_if
+        # on the same context expecting that version needs only the numbers above that head checked.
+        self._versions: dict[str, tuple[int | None, int]] = {}
 
     def __repr__(self) -> str:
         return f"<factstr.PostgresStore {self._target.host}:{self._target.port} schema={self._target.schema!r}>"
@@ -117,9 +133,29 @@ class PostgresStore(EventStore):
     def _append(
         self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
     ) -> AppendResult:
-        result = self._committer.append(_Batch(events, condition, occurred_at))
+        # Prepared by the appending thread, before it queues: the leader of a group only assembles parameters,
+        # and a value that cannot be hashed fails its own append only.
+        result = self._committer.append(self._batch(events, condition, occurred_at))
         self._statistics.note_head(result.last_sequence_number)
         return result
+
+    def _batch(self, events: list[PreparedEvent], condition: Condition | None, occurred_at: datetime | None) -> _Batch:
+        """One append for the group committer: its events' keys and terms, its condition's spec, and the head at
+        which a query found the context at the expected version, if one just did."""
+        try:
+            type_keys = [type_key(event.event_type) for event in events]
+            terms = [payload_terms(event.payload) for event in events]
+            spec = None if condition is None else context_spec(condition.filters)
+        except (UnicodeError, OverflowError) as exc:
+            # Validation lets no such value through, so this is a defect, but the batch's own.
+            error = InvalidInput(f"PostgreSQL cannot store a value of this append ({exc}); nothing was committed")
+            raise error from exc
+        seen_head = None
+        if spec is not None and condition is not None:
+            known = self._versions.get(spec)
+            if known is not None and known[0] == condition.expected:
+                seen_head = known[1]
+        return _Batch(events, type_keys, terms, condition, spec, seen_head, occurred_at)
 
     def _refresh_statistics(self) -> None:
         with self._pool.connection() as conn:
@@ -131,27 +167,12 @@ class PostgresStore(EventStore):
         Raises GroupRefused when the server refused the call for what it carried (nothing was committed), so
         that the committer can find the batch at fault by committing each alone.
         """
-        sizes = []
-        conditions = []
-        event_types: list[str] = []
-        payloads: list[str] = []
-        for batch in group:
-            sizes.append(len(batch.events))
-            condition = batch.condition
-            if condition is None:
-                conditions.append("null")
-            else:
-                expected = "null" if condition.expected is None else str(condition.expected)
-                conditions.append(f'{{"filters":{_sql.filters_jsonb(condition.filters)},"expected":{expected}}}')
-            for event in batch.events:
-                event_types.append(event.event_type)
-                payloads.append(jsonb_text(event.payload, event.payload_json))
-        occurred = [batch.occurred_at for batch in group]
-        params = [sizes, "[" + ",".join(conditions) + "]", event_types, payloads, occurred]
+        params = _group_parameters(group)
         try:
             with self._pool.connection() as conn:
                 try:
-                    row = conn.execute(self._statements.append_batches, params).fetchone()
+                    result = _prepared.run(conn, self._statements.append_batches, params)
+                    encoding = conn.info.encoding
                 except psycopg.Error as exc:
                     if _refused(conn, exc):
                         raise GroupRefused(self._append_error(conn, exc)) from exc
@@ -166,8 +187,11 @@ class PostgresStore(EventStore):
         except psycopg.Error as exc:
             # Getting a connection failed: nothing was sent, so nothing was committed.
             return [_caused_by(translate(self._target, exc, "appending"), exc) for _ in group]
-        assert row is not None
-        firsts, actuals = row
+        firsts = _prepared.int_array_of(result.get_value(0, 0))
+        actuals = _prepared.int_array_of(result.get_value(0, 1))
+        notified = result.get_value(0, 2)
+        if notified is not None:
+            self._window.add(notified.decode(encoding))  # before the appenders return and wake their streams
         outcomes: list[Outcome] = []
         for batch, first, actual in zip(group, firsts, actuals, strict=True):
             if first is None:
@@ -195,7 +219,7 @@ class PostgresStore(EventStore):
 
     # --- reading -----------------------------------------------------------------------------------------
 
-    def _fetch(self, statement: str, params: list[Any], doing: str) -> list[tuple[Any, ...]]:
+    def _fetch(self, statement: str, params: list[Any] | dict[str, Any], doing: str) -> list[tuple[Any, ...]]:
         """Run one idempotent statement (a read, or a cursor write that may be repeated) and return its rows.
 
         If the connection turns out dead (the server restarted, or killed an idle session faster than the
@@ -206,49 +230,95 @@ class PostgresStore(EventStore):
             for attempt in (1, 2):
                 with self._pool.connection() as conn:
                     try:
-                        cursor = conn.execute(statement, params)
+                        cursor = conn.execute(statement, params, prepare=True)
                         return cursor.fetchall() if cursor.description is not None else []
                     except psycopg.OperationalError:
                         if attempt == 2 or not conn.broken:
                             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _run(
+        self, statement: _prepared.Prepared, params: Sequence[str | None], doing: str, *, binary: bool = True
+    ) -> Any:
+        """Run one idempotent hot statement (a read) and return its raw result; like :meth:`_fetch`, once more on
+        a fresh connection if the first turned out dead."""
+        with translate_errors(self._target, doing):
+            for attempt in (1, 2):
+                with self._pool.connection() as conn:
+                    try:
+                        return _prepared.run(conn, statement, params, binary=binary)
+                    except psycopg.OperationalError:
+                        if attempt == 2 or not conn.broken:
+                            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _head(self) -> int:
-        row = self._fetch(self._statements.head, [], "reading the head")[0]
-        return int(row[0])
+        return int(self._run(self._statements.head, [], "reading the head", binary=False).get_value(0, 0))
 
     def _query(self, query: PreparedQuery) -> QueryResult:
-        where = _sql.compile_where(query.filters)
-        statement = self._statements.query(where.text, query.backwards)
-        params = [_sql.filters_jsonb(query.filters), query.min_sequence_number, *where.params, query.limit]
-        rows = self._fetch(statement, params, "querying")
-        version = rows[0][0]
-        if rows[0][1] is None:
+        if query.filters is None:
+            return self._query_all(query)
+        statements = self._statements
+        spec = context_spec(query.filters)
+        if query.limit is None and query.min_sequence_number == 0:
+            # Every match comes back, so the newest record is the version (none: no version).
+            statement = statements.query_whole_backward if query.backwards else statements.query_whole_forward
+            result = self._run(statement, [spec], "querying")
+            records = _records(result, 1) if result.get_value(0, 1) is not None else []
+            records.sort(key=_sequence_number, reverse=query.backwards)
+            newest = max(records[0].sequence_number, records[-1].sequence_number) if records else None
+            self._remember(spec, newest, _bigint(result.get_value(0, 0)))
+            return QueryResult(records, records[-1].sequence_number if records else None, newest)
+        statement = statements.query_backward if query.backwards else statements.query_forward
+        limit = None if query.limit is None else str(query.limit)
+        result = self._run(statement, [spec, str(query.min_sequence_number), limit], "querying")
+        value = result.get_value(0, 0)
+        version = None if value is None else _bigint(value)
+        self._remember(spec, version, _bigint(result.get_value(0, 1)))
+        return self._result(result, version, query.backwards)
+
+    def _query_all(self, query: PreparedQuery) -> QueryResult:
+        statements = self._statements
+        statement = statements.query_all_backward if query.backwards else statements.query_all_forward
+        limit = None if query.limit is None else str(query.limit)
+        result = self._run(statement, [str(query.min_sequence_number), limit], "querying")
+        value = result.get_value(0, 0)
+        return self._result(result, None if value is None else _bigint(value), query.backwards)
+
+    @staticmethod
+    def _result(result: Any, version: int | None, backwards: bool) -> QueryResult:
+        if result.get_value(0, 2) is None:
             return QueryResult([], None, version)
+        records = _records(result, 2)
         # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
-        # it, and sorting rows that are already in order costs one pass.
-        rows.sort(key=_by_sequence, reverse=query.backwards)
-        records = [
-            EventRecord(seq, occurred_at, event_type, _decode(payload))
-            for _, seq, occurred_at, event_type, payload in rows
-        ]
+        # it, and sorting records that are already in order costs one pass.
+        records.sort(key=_sequence_number, reverse=backwards)
         return QueryResult(records, records[-1].sequence_number, version)
 
+    def _remember(self, spec: str, version: int | None, head: int) -> None:
+        versions = self._versions
+        if len(versions) >= _REMEMBERED_VERSIONS:
+            versions.clear()  # bounded; the contexts in use are found again at their next query
+        versions[spec] = (version, head)
+
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        where = _sql.compile_where(filters)
-        statement = self._statements.scan(where.text)
-        rows = self._fetch(statement, [after, *where.params, limit], "reading the log")
-        head = int(rows[0][0])
-        if rows[0][1] is None:
+        recent = self._window.read(after, filters, limit)
+        if recent is not None:
+            return recent
+        if filters is None:
+            result = self._run(self._statements.scan_all, [str(after), str(limit)], "reading the log")
+        else:
+            params = [context_spec(filters), str(after), str(limit)]
+            result = self._run(self._statements.scan, params, "reading the log")
+        value = result.get_value
+        head = _bigint(value(0, 0))
+        if value(0, 1) is None:
             return Scan([], [], head)
-        rows.sort(key=_by_sequence)
-        records = [
-            EventRecord(seq, occurred_at, event_type, _decode(payload))
-            for _, seq, _, occurred_at, event_type, payload in rows
-        ]
-        starts = [row[2] for row in rows]
+        starts = {_bigint(value(row, 1)): _bigint(value(row, 2)) for row in range(result.ntuples)}
+        records = _records(result, 1, skip=1)
+        records.sort(key=_sequence_number)
         horizon = records[-1].sequence_number if len(records) >= limit else head
-        return Scan(records, starts, horizon)
+        return Scan(records, [starts[record.sequence_number] for record in records], horizon)
 
     # --- durable cursors and holds -----------------------------------------------------------------------
 
@@ -287,7 +357,7 @@ class PostgresStore(EventStore):
             return
         with self._listener_lock:
             if self._listener is None and not self._closed:
-                listener = Listener(self._target, notify_channel(self._target.schema), self.notifier)
+                listener = Listener(self._target, notify_channel(self._target.schema), self.notifier, self._window)
                 listener.start()
                 self._listener = listener
 
@@ -299,6 +369,79 @@ class PostgresStore(EventStore):
         self._holds.close()
         self._statistics.close()
         self._pool.close()
+
+
+def _group_parameters(group: list[_Batch]) -> list[str | None]:
+    """The parameters of APPEND_BATCHES for a group of batches (array literals, see :mod:`._sql`)."""
+    sizes: list[int] = []
+    posting_counts: list[int] = []
+    specs: list[str | None] = []
+    expected: list[int | None] = []
+    seen_heads: list[int | None] = []
+    event_types: list[str] = []
+    type_keys: list[int] = []
+    payloads: list[str] = []
+    posting_events: list[int] = []
+    posting_terms: list[int] = []
+    conditional = False
+    for batch in group:
+        sizes.append(len(batch.events))
+        specs.append(batch.spec)
+        seen_heads.append(batch.seen_head)
+        if batch.condition is not None:
+            conditional = True
+            expected.append(batch.condition.expected)
+        else:
+            expected.append(None)
+        count = 0
+        type_keys.extend(batch.type_keys)
+        for position, (event, terms) in enumerate(zip(batch.events, batch.terms, strict=True), start=1):
+            event_types.append(event.event_type)
+            payloads.append(jsonb_text(event.payload, event.payload_json))
+            posting_terms.extend(terms)
+            posting_events.extend([position] * len(terms))
+            count += len(terms)
+        posting_counts.append(count)
+    return [
+        _sql.int_array(sizes),
+        _sql.int_array(posting_counts),
+        _sql.text_array(specs) if conditional else None,
+        _sql.int_array(expected),
+        _sql.int_array(seen_heads),
+        _sql.text_array(event_types),
+        _sql.int_array(type_keys),
+        _sql.text_array(payloads),
+        _sql.int_array(posting_events),
+        _sql.int_array(posting_terms),
+        _sql.timestamp_array([batch.occurred_at for batch in group]),
+    ]
+
+
+def _sequence_number(record: EventRecord) -> int:
+    return record.sequence_number
+
+
+def _records(result: Any, first: int, skip: int = 0) -> list[EventRecord]:
+    """The records of a binary result whose columns from ``first`` are the number, ``skip`` others, the commit
+    time, the type and the payload."""
+    value = result.get_value
+    at_column = first + 1 + skip
+    times: dict[bytes, datetime] = {}  # the events of a batch share their commit time
+    records = []
+    for row in range(result.ntuples):
+        raw_time = value(row, at_column)
+        occurred_at = times.get(raw_time)
+        if occurred_at is None:
+            occurred_at = times[raw_time] = _timestamptz(raw_time)
+        records.append(
+            EventRecord(
+                _bigint(value(row, first)),
+                occurred_at,
+                value(row, at_column + 1).decode(),
+                _decode(value(row, at_column + 2)[1:]),  # jsonb: a version byte, then the text
+            )
+        )
+    return records
 
 
 class _Statements:
@@ -313,13 +456,20 @@ class _Statements:
             "{events}": quoted(schema, "events"),
             "{head}": quoted(schema, "head"),
             "{cursors}": quoted(schema, "durable_cursors"),
+            "{postings}": quoted(schema, "postings"),
         }
-        self.append_batches = self._render(_sql.APPEND_BATCHES)
-        self.head = self._render(_sql.HEAD)
+        self.append_batches = _prepared.prepared("append_batches", self._render(_sql.APPEND_BATCHES))
+        self.head = _prepared.prepared("head", self._render(_sql.HEAD))
         self.analyze = self._render(_sql.ANALYZE)
         self.events = self._names["{events}"]
-        self._query = self._render(_sql.QUERY)
-        self._scan = self._render(_sql.SCAN)
+        self.query_forward = _prepared.prepared("query_forward", self._render(_sql.QUERY_FORWARD))
+        self.query_backward = _prepared.prepared("query_backward", self._render(_sql.QUERY_BACKWARD))
+        self.scan = _prepared.prepared("scan", self._render(_sql.SCAN))
+        self.query_whole_forward = _prepared.prepared("query_whole_forward", self._render(_sql.QUERY_WHOLE_FORWARD))
+        self.query_whole_backward = _prepared.prepared("query_whole_backward", self._render(_sql.QUERY_WHOLE_BACKWARD))
+        self.query_all_forward = _prepared.prepared("query_all_forward", self._render(_sql.QUERY_ALL_FORWARD))
+        self.query_all_backward = _prepared.prepared("query_all_backward", self._render(_sql.QUERY_ALL_BACKWARD))
+        self.scan_all = _prepared.prepared("scan_all", self._render(_sql.SCAN_ALL))
         self.load_cursor = self._render(_sql.LOAD_CURSOR)
         self.save_cursor = self._render(_sql.SAVE_CURSOR)
         self.advance_cursor = self._render(_sql.ADVANCE_CURSOR)
@@ -330,14 +480,6 @@ class _Statements:
         for placeholder, name in self._names.items():
             template = template.replace(placeholder, name)
         return template
-
-    def query(self, where: str, backwards: bool) -> str:
-        """The QUERY statement for a condition from compile_where (never from a caller)."""
-        return self._query.replace("{where}", where).replace("{direction}", "DESC" if backwards else "ASC")
-
-    def scan(self, where: str) -> str:
-        """The SCAN statement for a compiled condition."""
-        return self._scan.replace("{where}", where)
 
 
 def _refused(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool:
