@@ -124,7 +124,7 @@ def _raw(served: Served, data: bytes, *, wait: float = 5.0) -> bytes:
 def _json_error(answer: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    assert b"content-type: application/json" in head.lower(), head
+    assert b"content-type: application/problem+json" in head.lower(), head
     error: dict[str, Any] = json.loads(body)
     return status, error
 

@@ -27,7 +27,7 @@
 import type { components } from "./generated/openapi.js";
 
 /** The codes the server sends (openapi.json), plus the client's own for failures it detects itself. */
-export type ServerErrorCode = components["schemas"]["Error"]["code"];
+export type ServerErrorCode = components["schemas"]["Problem"]["code"];
 export type ErrorCode = ServerErrorCode | "connection_failed" | "unexpected_response" | "timeout" | "stream_ended";
 
 /** Base class of every error thrown by the client. */

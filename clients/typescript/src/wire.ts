@@ -261,7 +261,9 @@ export function readErrorBody(
   const wire = value as WireObject;
   const code = wire["code"];
   if (typeof code !== "string") return null;
-  const message = wire["message"];
+  // An RFC 9457 problem: `detail` is the text for people; `message` repeats it for older servers' sake.
+  const detail = wire["detail"];
+  const message = typeof detail === "string" ? detail : wire["message"];
   const expected = wire["expected"];
   const actual = wire["actual"];
   return {

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .. import _wire as wire
 from .._errors import BackendError, DurableStreamActive, EventStoreError, StoreClosed, StreamEnded
 from .._matching import Filters
 from .._model import EventRecord
@@ -42,16 +43,6 @@ _decode_batch = msgspec.json.Decoder(list[EventRecord]).decode
 _QUEUE_BATCHES = 16
 _RECONNECT_FIRST_SECONDS = 0.1
 _RECONNECT_MAX_SECONDS = 5.0
-
-
-class _Ready(msgspec.Struct):
-    stream_id: str
-    position: int
-    heartbeat_seconds: float
-
-
-class _Progress(msgspec.Struct):
-    position: int
 
 
 class _EndingNotifier(Notifier):
@@ -124,7 +115,7 @@ class RemoteStream:
             ready = None
             for event, data, _ in _events(response):
                 if event == "ready":
-                    ready = msgspec.json.decode(data, type=_Ready)
+                    ready = msgspec.json.decode(data, type=wire.StreamReady)
                     break
             if ready is None:
                 raise BackendError("the server closed the stream before it was ready")
@@ -156,7 +147,7 @@ class RemoteStream:
                         self._push(_decode_batch(data))
                         delay = _RECONNECT_FIRST_SECONDS
                     elif event == "progress":
-                        self._advance(msgspec.json.decode(data, type=_Progress).position)
+                        self._advance(msgspec.json.decode(data, type=wire.Progress).position)
                     elif event == "end":
                         reason = f"the server ended the stream ({data.decode(errors='replace')})"
                         break
@@ -254,7 +245,7 @@ class RemoteStream:
             cursor = min(cursor, self._delivered)
             if stream_id is None or cursor <= self._acked.get(stream_id, 0):
                 return
-        self._transport.request("POST", f"/streams/{stream_id}/ack", {"sequence_number": cursor})
+        self._transport.request("POST", f"/streams/{stream_id}/ack", wire.AckRequest(cursor))
         with self._condition:
             self._acked[stream_id] = max(cursor, self._acked.get(stream_id, 0))
 
@@ -343,7 +334,7 @@ def _events(response: http.client.HTTPResponse) -> Iterator[tuple[str, bytes, st
 
 def stream_params(query: Any, **extra: Any) -> dict[str, str]:
     """The query-string parameters of a stream request."""
-    params = {"query": msgspec.json.encode(query).decode()}
+    params = {"query": wire.encode(query).decode()}
     for key, value in extra.items():
         if value is not None:
             params[key] = str(value).lower() if isinstance(value, bool) else str(value)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import urllib.parse
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import msgspec
 
+from .. import _wire as wire
 from .._errors import InvalidInput, UnknownDurableStream
 from .._matching import Filters
 from .._model import AppendResult, DurableStream, DurableStreamInfo, EventQuery, QueryResult, Start
@@ -34,11 +35,9 @@ from ._transport import Transport
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
-class _Head(msgspec.Struct):
-    head: int | None
-
-
 class _DurableStreams(msgspec.Struct):
+    """``factstr._wire.DurableStreamList`` read straight into factstr's own values (the same JSON)."""
+
     durable_streams: list[DurableStreamInfo]
 
 
@@ -46,16 +45,16 @@ def _name_path(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
 
-def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> EventQuery:
+def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> wire.EventQuery:
     query = filters_to_query(filters)
-    if prepared is None:
-        return query
-    return EventQuery(
-        filters=query.filters,
-        min_sequence_number=prepared.min_sequence_number,
-        limit=prepared.limit,
-        backwards=prepared.backwards,
-    )
+    if prepared is not None:
+        query = EventQuery(
+            filters=query.filters,
+            min_sequence_number=prepared.min_sequence_number,
+            limit=prepared.limit,
+            backwards=prepared.backwards,
+        )
+    return wire.query_to_wire(query)
 
 
 class HTTPStore(EventStore):
@@ -95,26 +94,24 @@ class HTTPStore(EventStore):
     ) -> AppendResult:
         if occurred_at is not None:
             raise InvalidInput("import_batch works on a store opened directly, not over HTTP")
-        wire_events = [{"event_type": event.event_type, "payload": msgspec.Raw(event.payload_json)} for event in events]
+        # The payloads go out as the JSON text validation already made of them: no second encoding.
+        wire_events = [wire.NewEvent(event.event_type, msgspec.Raw(event.payload_json)) for event in events]
+        body: wire.AppendRequest | wire.AppendIfRequest
         if condition is None:
-            body: dict[str, Any] = {"events": wire_events}
-            path = "/append"
+            body, path = wire.AppendRequest(wire_events), "/append"
         else:
-            body = {
-                "events": wire_events,
-                "context_query": _wire_query(condition.filters),
-                "expected_context_version": condition.expected,
-            }
+            body = wire.AppendIfRequest(wire_events, _wire_query(condition.filters), condition.expected)
             path = "/append_if"
         result: AppendResult = self._transport.call(AppendResult, "POST", path, body, unsure_if_lost=True)
         return result
 
     def _query(self, query: PreparedQuery) -> QueryResult:
+        # Answers are read straight into factstr's own values: the same JSON as the wire Structs, one copy less.
         result: QueryResult = self._transport.call(QueryResult, "POST", "/query", _wire_query(query.filters, query))
         return result
 
     def _head(self) -> int:
-        return self._transport.call(_Head, "GET", "/head").head or 0
+        return self._transport.call(wire.Head, "GET", "/head").head or 0
 
     # --- streams: registered on the server, delivered by the shared runtime ------------------------------
 
@@ -193,7 +190,7 @@ class HTTPStore(EventStore):
             raise InvalidInput("position must be a non-negative int (0: before the first event)")
         cursor = check_sequence_number(position, "position")
         self._check_open()
-        self._transport.request("POST", f"/durable_streams/{_name_path(name)}/reset", {"position": cursor})
+        self._transport.request("POST", f"/durable_streams/{_name_path(name)}/reset", wire.ResetRequest(cursor))
 
     def delete_durable_stream(self, durable: DurableStream | str) -> None:
         name = check_durable_name(durable)

@@ -20,26 +20,14 @@ from .._errors import (
     AppendOutcomeUnknown,
     BackendError,
     ConditionalAppendConflict,
-    DurableStreamActive,
-    DurableStreamMismatch,
     EmptyAppend,
     EventStoreError,
     InvalidInput,
-    UnknownDurableStream,
+    error_class,
 )
+from .._wire import encode
 
 T = TypeVar("T")
-
-_ERRORS_BY_CODE: dict[str, type[EventStoreError]] = {
-    "empty_append": EmptyAppend,
-    "durable_stream_mismatch": DurableStreamMismatch,
-    "unknown_durable_stream": UnknownDurableStream,
-    "invalid_input": InvalidInput,
-    "payload_too_large": InvalidInput,
-    "unsupported_media_type": InvalidInput,
-    "durable_stream_active": DurableStreamActive,
-    "append_outcome_unknown": AppendOutcomeUnknown,
-}
 
 
 class _Connection(http.client.HTTPConnection):
@@ -57,24 +45,33 @@ class _TLSConnection(http.client.HTTPSConnection):
 
 
 class _ErrorBody(msgspec.Struct):
+    """What this client reads of a problem answer (see ``factstr._wire.Problem``): lenient, every field optional."""
+
     code: str = "backend_error"
+    detail: str | None = None
     message: str = ""
     expected: int | None = None
     actual: int | None = None
 
 
+_decode_error = msgspec.json.Decoder(_ErrorBody).decode
+
+
 def error_from_response(status: int, body: bytes) -> EventStoreError:
-    """Return the exception an error response stands for."""
+    """Return the exception an error response stands for (the class its code names in the one code table)."""
     try:
-        error = msgspec.json.decode(body, type=_ErrorBody)
+        error = _decode_error(body)
     except msgspec.MsgspecError:
         return BackendError(f"the server answered {status} without a FACTSTR error body")
-    if error.code == "conditional_append_conflict":
+    text = error.detail if error.detail is not None else error.message
+    kind = error_class(error.code)
+    if kind is ConditionalAppendConflict:
         return ConditionalAppendConflict(error.expected, error.actual)
-    kind = _ERRORS_BY_CODE.get(error.code, BackendError)
     if kind is EmptyAppend:
-        return EmptyAppend(error.message)
-    return kind(f"{error.message} ({error.code}, HTTP {status})" if kind is BackendError else error.message)
+        return EmptyAppend(text)
+    if kind is BackendError:
+        return kind(f"{text} ({error.code}, HTTP {status})")
+    return kind(text)
 
 
 class Transport:
@@ -133,7 +130,7 @@ class Transport:
         ``unsure_if_lost``: the request changes the log, so a connection lost after sending it leaves the
         outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError.
         """
-        data = None if body is None else msgspec.json.encode(body)
+        data = None if body is None else encode(body)
         headers = dict(self.headers)
         if data is not None:
             headers["Content-Type"] = "application/json"

@@ -3,8 +3,8 @@
 Two things happen before a request reaches the app, so the app cannot handle them itself:
 
 - A request that is not valid HTTP (a bad Content-Length, a control character in the URL, a malformed header)
-  is refused by the parser. Uvicorn answers that with a plain-text 400; here it is the API's JSON error,
-  ``{"code": "invalid_input", ...}``, like every other refusal.
+  is refused by the parser. Uvicorn answers that with a plain-text 400; here it is the API's problem+json
+  error, ``{"code": "invalid_input", ...}``, like every other refusal.
 - A client that starts a request and never finishes it would hold its connection (and, mid-body, a request
   task) forever. Every request must arrive whole, head and body, within ``request_timeout`` seconds of its
   first byte (or of the connection, for the first request): a late head is answered with 408
@@ -17,19 +17,18 @@ from __future__ import annotations
 import asyncio
 
 import h11
-import msgspec
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ._problems import MEDIA_TYPE, problem_body
 
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 
-_encode = msgspec.json.Encoder().encode
-
 
 def _raw_json_response(status: int, reason: str, code: str, message: str) -> bytes:
-    body = _encode({"code": code, "message": message})
+    body = problem_body(status, code, message)
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
-        "content-type: application/json\r\n"
+        f"content-type: {MEDIA_TYPE}\r\n"
         f"content-length: {len(body)}\r\n"
         "connection: close\r\n\r\n"
     )

@@ -27,17 +27,24 @@ from starlette.types import Receive, Scope, Send
 from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import DurableStreamInfo, EventQuery
 from .._validation import sequence_number_from_text
-from ._codec import (
-    AckIn,
-    AppendIfIn,
-    AppendIn,
-    QueryIn,
-    ResetIn,
+from .._wire import (
+    AckRequest,
+    AppendIfRequest,
+    AppendRequest,
+    DurableStreamList,
+    Head,
+    Health,
+    ResetRequest,
+    append_result_to_wire,
     decode,
     encode,
-    to_event_query,
-    to_new_events,
-    to_wire,
+    events_from_wire,
+    info_to_wire,
+    query_from_wire,
+    query_result_to_wire,
+)
+from .._wire import (
+    EventQuery as WireQuery,
 )
 from ._openapi import openapi_document
 from ._problems import Problem, from_decode_error, from_store_error, problem_response
@@ -61,7 +68,7 @@ def _state(request: Request) -> ServerState:
     return state
 
 
-def _json(value: object, status: int = 200) -> Response:
+def _json(value: msgspec.Struct, status: int = 200) -> Response:
     return Response(encode(value), status, media_type="application/json")
 
 
@@ -175,42 +182,42 @@ async def _body(request: Request, kind: type[T]) -> T:
 @endpoint
 async def append(request: Request) -> Response:
     state = _state(request)
-    wire = await _body(request, AppendIn)
-    result = await run_in_threadpool(state.store.append, to_new_events(wire.events))
+    wire = await _body(request, AppendRequest)
+    result = await run_in_threadpool(state.store.append, events_from_wire(wire.events))
     state.metrics.committed(result.committed_count)
-    return _json(result)
+    return _json(append_result_to_wire(result))
 
 
 @endpoint
 async def append_if(request: Request) -> Response:
     state = _state(request)
-    wire = await _body(request, AppendIfIn)
+    wire = await _body(request, AppendIfRequest)
     try:
         result = await run_in_threadpool(
             state.store.append_if,
-            to_new_events(wire.events),
-            to_event_query(wire.context_query),
+            events_from_wire(wire.events),
+            query_from_wire(wire.context_query),
             wire.expected_context_version,
         )
     except ConditionalAppendConflict:
         state.metrics.conflicted()
         raise
     state.metrics.committed(result.committed_count)
-    return _json(result)
+    return _json(append_result_to_wire(result))
 
 
 @endpoint
 async def query(request: Request) -> Response:
     state = _state(request)
-    wire = await _body(request, QueryIn)
-    event_query = to_event_query(wire)
+    wire = await _body(request, WireQuery)
+    event_query = query_from_wire(wire)
     result = await _cancellable(request, lambda: state.store.query(event_query))
-    return _json(result)
+    return _json(query_result_to_wire(result))
 
 
 @endpoint
 async def head(request: Request) -> Response:
-    return _json({"head": await run_in_threadpool(_state(request).store.head)})
+    return _json(Head(await run_in_threadpool(_state(request).store.head)))
 
 
 # --- streams ----------------------------------------------------------------------------------------------
@@ -220,7 +227,7 @@ def _stream_query(request: Request) -> EventQuery:
     text = request.query_params.get("query")
     if text is None:
         return EventQuery()
-    return to_event_query(decode(text, QueryIn))
+    return query_from_wire(decode(text, WireQuery))
 
 
 def _start(text: str | None, default: Literal["beginning", "end"]) -> Any:
@@ -378,7 +385,7 @@ def _server_stream(request: Request) -> ServerStream:
 
 @endpoint
 async def ack_stream(request: Request) -> Response:
-    wire = await _body(request, AckIn)
+    wire = await _body(request, AckRequest)
     if wire.sequence_number < 0:
         raise InvalidInput("sequence_number must not be negative")
     _server_stream(request).channel.ack(wire.sequence_number)
@@ -398,7 +405,7 @@ async def close_stream(request: Request) -> Response:
 @endpoint
 async def list_durable_streams(request: Request) -> Response:
     infos = await run_in_threadpool(_state(request).store.durable_streams)
-    return _json({"durable_streams": [to_wire(info) for info in infos]})
+    return _json(DurableStreamList([info_to_wire(info) for info in infos]))
 
 
 @endpoint
@@ -407,12 +414,12 @@ async def get_durable_stream(request: Request) -> Response:
     info = await run_in_threadpool(_state(request).store.durable_stream, name)
     if info is None:
         raise Problem(404, "unknown_durable_stream", f"no durable stream named {name!r}")
-    return _json(info)
+    return _json(info_to_wire(info))
 
 
 @endpoint
 async def reset_durable_stream(request: Request) -> Response:
-    wire = await _body(request, ResetIn)
+    wire = await _body(request, ResetRequest)
     name = _durable_name(request, "/durable_streams/", "/reset")
     await run_in_threadpool(_state(request).store.reset_durable_stream, name, wire.position)
     return Response(status_code=204)
@@ -445,7 +452,7 @@ async def healthz(request: Request) -> Response:
         # Probes repeat every few seconds during an outage: one line each, not a traceback.
         logger.warning("health check: the database is unavailable: %s", exc)
         raise Problem(503, "backend_error", "the database is unavailable") from exc
-    return _json({"status": "ok", "head": head_now})
+    return _json(Health("ok", head_now))
 
 
 @endpoint

@@ -28,18 +28,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import anyio
-import msgspec
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._errors import InvalidInput
 from .._model import EventRecord
 from .._streams import EventStream
-from ._codec import records_to_wire
+from .._wire import Progress, StreamEnd, StreamReady, encode, records_to_wire
 
 logger = logging.getLogger("factstr.server")
 
-_encode = msgspec.json.Encoder().encode
 # How long closing a durable SSE stream waits for its holder to store the cursor of acknowledged batches.
 HOLDER_CATCH_UP_SECONDS = 10.0
 # The encoded batches one stream may hold for its client; a single larger batch still goes, alone.
@@ -344,7 +342,7 @@ def sse_message(data: object, *, event: str | None = None, event_id: int | None 
         head += b"event: " + event.encode() + b"\n"
     if event_id is not None:
         head += b"id: " + str(event_id).encode() + b"\n"
-    return head + b"data: " + _encode(data) + b"\n\n"
+    return head + b"data: " + encode(data) + b"\n\n"
 
 
 class EventStreamResponse(Response):
@@ -409,13 +407,13 @@ class EventStreamResponse(Response):
         stream.channel.delivered(stream.start_position)
         await emit(
             sse_message(
-                {
-                    "stream_id": stream.id,
-                    "kind": stream.kind,
-                    "durable_name": stream.durable_name,
-                    "position": stream.start_position,
-                    "heartbeat_seconds": self._heartbeat,
-                },
+                StreamReady(
+                    stream_id=stream.id,
+                    kind="durable" if stream.kind == "durable" else "live",
+                    durable_name=stream.durable_name,
+                    position=stream.start_position,
+                    heartbeat_seconds=self._heartbeat,
+                ),
                 event="ready",
             )
         )
@@ -440,7 +438,7 @@ class EventStreamResponse(Response):
                 break
             if position > sent:
                 stream.channel.delivered(position)
-                await emit(sse_message({"position": position}, event="progress", event_id=position))
+                await emit(sse_message(Progress(position), event="progress", event_id=position))
                 sent = position
                 last_write = time.monotonic()
             elif time.monotonic() - last_write >= self._heartbeat:
@@ -448,5 +446,5 @@ class EventStreamResponse(Response):
                 last_write = time.monotonic()
             await stream.channel.wait(min(self._progress, self._heartbeat))
         if stream.end_reason != "disconnected":
-            await emit(sse_message({"reason": stream.end_reason}, event="end"))
+            await emit(sse_message(StreamEnd(stream.end_reason or "stopped"), event="end"))
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -31,7 +31,7 @@ from .. import __version__
 from .._model import EventQuery, EventRecord
 from .._store import EventStore
 from .._streams import EventStream
-from ._codec import format_occurred_at, records_to_wire
+from .._wire import format_occurred_at, records_to_wire
 from ._problems import Problem
 from ._routes import endpoint
 

@@ -341,10 +341,7 @@ export interface components {
         EventQuery: {
             /** @default null */
             filters: components["schemas"]["EventFilter"][] | null;
-            /**
-             * @description Exclusive lower bound (null or 0: from the start); append_if ignores it.
-             * @default null
-             */
+            /** @default null */
             min_sequence_number: number | null;
             /** @default null */
             limit: number | null;
@@ -366,21 +363,24 @@ export interface components {
             event_type: string;
             payload: unknown;
         };
+        /** @description Records and versions from one snapshot. */
         QueryResult: {
             event_records: components["schemas"]["EventRecord"][];
             last_returned_sequence_number: number | null;
             /** @description Highest matching number in the log, whatever min_sequence_number says. */
             current_context_version: number | null;
         };
+        /** @description The events of one batch. */
         AppendRequest: {
             events: components["schemas"]["NewEvent"][];
         };
+        /** @description The events of one batch and the condition they are committed under. */
         AppendIfRequest: {
             events: components["schemas"]["NewEvent"][];
             context_query: components["schemas"]["EventQuery"];
-            /** @description null (or 0): no matching event is expected. */
             expected_context_version: number | null;
         };
+        /** @description The committed range. */
         AppendResult: {
             /** @description A global sequence number (JSON integer; exact in JavaScript up to 2^53 - 1). */
             first_sequence_number: number;
@@ -388,10 +388,12 @@ export interface components {
             last_sequence_number: number;
             committed_count: number;
         };
+        /** @description The highest committed sequence number. */
         Head: {
             /** @description null for an empty log. */
             head: number | null;
         };
+        /** @description A stored durable cursor. */
         DurableStreamInfo: {
             name: string;
             query: components["schemas"]["EventQuery"];
@@ -403,27 +405,81 @@ export interface components {
             /** @description Held by a stream somewhere (any process). */
             active: boolean;
         };
+        /** @description Every stored durable cursor, sorted by name. */
         DurableStreamList: {
             durable_streams: components["schemas"]["DurableStreamInfo"][];
         };
+        /** @description The new cursor of a durable stream. */
         ResetRequest: {
             /** @description A position in the log: everything up to and including this number (0: before the first). */
             position: number;
         };
+        /**
+         * @description The last handled sequence number of a durable stream, with the stream's newest acknowledgement token.
+         *
+         *     `stream_token` is the `id` of the newest message the stream delivered (its `ready`, a batch or a progress
+         *     message); it proves to any server that this number was delivered to this stream. Required by
+         *     POST /streams/durable/{name}/ack; POST /streams/{stream_id}/ack (same server only) ignores it.
+         */
         AckRequest: {
             /** @description A position in the log: everything up to and including this number (0: before the first). */
             sequence_number: number;
+            /** @default null */
+            stream_token: string | null;
         };
         /** @description Data of the first SSE message (`event: ready`) of every stream. */
         StreamReady: {
-            /** @description For POST /streams/{id}/ack and DELETE /streams/{id}. */
+            /** @description For POST /streams/{id}/ack and DELETE /streams/{id} on the same server. */
             stream_id: string;
-            /** @enum {string} */
-            kind: "live" | "durable";
+            /** @enum {unknown} */
+            kind: "durable" | "live";
             durable_name: string | null;
             /** @description The stream starts after this number (a durable stream: its stored cursor). */
             position: number;
             heartbeat_seconds: number;
+            /**
+             * @description A durable stream's first acknowledgement token (also the message's `id`); null for a live one.
+             * @default null
+             */
+            stream_token: string | null;
+        };
+        /** @description Data of a `progress` message: the stream read the log up to `position` and owes nothing up to it. */
+        Progress: {
+            /** @description A position in the log: everything up to and including this number (0: before the first). */
+            position: number;
+        };
+        /** @description Data of the `end` message. */
+        StreamEnd: {
+            reason: string;
+        };
+        /** @description Serving. */
+        Health: {
+            /** @enum {unknown} */
+            status: "ok";
+            head: number | null;
+        };
+        /**
+         * @description An error answer (RFC 9457 `application/problem+json`) with FACTSTR's stable `code` as an extension member.
+         *
+         *     Branch on `code`, never on `title`, `detail` or `message`: those are for people and may change.
+         */
+        Problem: {
+            /** @description `urn:factstr:error:<code>`. */
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            /**
+             * @description Stable; branch on this, not on the message.
+             * @enum {unknown}
+             */
+            code: "append_outcome_unknown" | "backend_error" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "empty_append" | "host_not_allowed" | "internal_error" | "invalid_input" | "method_not_allowed" | "not_found" | "origin_not_allowed" | "payload_too_large" | "request_timeout" | "store_closed" | "too_many_streams" | "unauthorized" | "unknown_durable_stream" | "unsupported_media_type";
+            /** @description The same text as `detail` (clients before RFC 9457 read it). */
+            message: string;
+            /** @description Only with conditional_append_conflict. */
+            expected?: number | null;
+            /** @description Only with conditional_append_conflict. */
+            actual?: number | null;
         };
         /** @description A committed fact with the first sequence number of the batch it was committed in. */
         LogRecord: {
@@ -468,24 +524,6 @@ export interface components {
                 }[];
             };
         };
-        Health: {
-            /** @enum {string} */
-            status: "ok";
-            head: number | null;
-        };
-        Error: {
-            /**
-             * @description Stable; branch on this, not on the message.
-             * @enum {string}
-             */
-            code: "invalid_input" | "empty_append" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "unknown_durable_stream" | "unauthorized" | "host_not_allowed" | "origin_not_allowed" | "unsupported_media_type" | "request_timeout" | "payload_too_large" | "too_many_streams" | "not_found" | "method_not_allowed" | "backend_error" | "append_outcome_unknown" | "store_closed" | "internal_error";
-            /** @description Human-readable; may change between versions. */
-            message: string;
-            /** @description Only with conditional_append_conflict. */
-            expected?: number | null;
-            /** @description Only with conditional_append_conflict. */
-            actual?: number | null;
-        };
     };
     responses: never;
     parameters: never;
@@ -524,7 +562,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -533,7 +571,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -542,7 +580,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -551,7 +589,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -560,7 +598,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -569,7 +607,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -578,7 +616,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -612,7 +650,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -621,7 +659,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -630,7 +668,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `conditional_append_conflict`, with `expected` and `actual`: nothing committed. */
@@ -639,7 +677,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -648,7 +686,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -657,7 +695,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -666,7 +704,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -675,7 +713,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -709,7 +747,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -718,7 +756,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -727,7 +765,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -736,7 +774,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -745,7 +783,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -754,7 +792,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -763,7 +801,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -792,7 +830,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -801,7 +839,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -810,7 +848,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -846,7 +884,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -855,7 +893,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -864,7 +902,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -873,7 +911,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
@@ -882,7 +920,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -891,7 +929,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -930,7 +968,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -939,7 +977,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -948,7 +986,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -957,7 +995,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -966,7 +1004,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
@@ -975,7 +1013,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -984,7 +1022,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1018,7 +1056,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1027,7 +1065,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1036,7 +1074,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1045,7 +1083,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -1054,7 +1092,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1063,7 +1101,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1092,7 +1130,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1101,7 +1139,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1110,7 +1148,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1139,7 +1177,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1148,7 +1186,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1157,7 +1195,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1189,7 +1227,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1198,7 +1236,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1207,7 +1245,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1216,7 +1254,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1225,7 +1263,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1255,7 +1293,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1264,7 +1302,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -1273,7 +1311,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1282,7 +1320,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1291,7 +1329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1326,7 +1364,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1335,7 +1373,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1344,7 +1382,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1353,7 +1391,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -1362,7 +1400,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -1371,7 +1409,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1380,7 +1418,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1389,7 +1427,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1418,7 +1456,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1427,7 +1465,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1436,7 +1474,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1471,7 +1509,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1480,7 +1518,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1489,7 +1527,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1498,7 +1536,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1527,7 +1565,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1556,7 +1594,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1565,7 +1603,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
