@@ -1,7 +1,8 @@
 """HTTPStore: the store contract over the HTTP API of ``factstr serve``.
 
-It derives from :class:`~factstr.EventStore`, so every argument is validated here exactly as a local store
-validates it (same errors, before any request), and the server validates again. Appends and queries are one
+It implements the contract (:class:`~factstr.EventStore`) directly: its writing and reading methods validate every
+argument exactly as a local store does (same errors, before any request), and the server validates again. It
+has no log, cursors or holds of its own, so none of the local stores' backend methods. Appends and queries are one
 request each; streams are server-sent events run by factstr's own stream runtime (see ``_remote_stream``).
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import urllib.parse
 from datetime import datetime
-from typing import NoReturn
 
 import msgspec
 
@@ -17,8 +17,8 @@ from .. import _wire as wire
 from .._errors import InvalidInput, UnknownDurableStream
 from .._matching import Filters
 from .._model import AppendResult, DurableStream, DurableStreamInfo, EventQuery, QueryResult, Start
-from .._store import Condition, EventStore, Scan, StoredCursor
-from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold
+from .._store import Condition, EventStore
+from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler
 from .._validation import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     PreparedEvent,
@@ -201,32 +201,3 @@ class HTTPStore(EventStore):
 
     def _close_backend(self) -> None:
         self._transport.close()
-
-    # --- store internals that live on the server, not in this client -------------------------------------
-
-    def _unused(self) -> NoReturn:
-        raise NotImplementedError("HTTPStore keeps no log or cursors of its own: the server does")
-
-    def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        self._unused()
-
-    def _load_cursor(self, name: str) -> StoredCursor | None:
-        self._unused()
-
-    def _save_cursor(self, name: str, filters_json: str, cursor: int) -> None:
-        self._unused()
-
-    def _advance_cursor(self, name: str, cursor: int) -> None:
-        self._unused()
-
-    def _list_cursors(self) -> list[StoredCursor]:
-        self._unused()
-
-    def _delete_cursor(self, name: str) -> None:
-        self._unused()
-
-    def _acquire_hold(self, name: str) -> Hold:
-        self._unused()
-
-    def _is_held(self, name: str) -> bool:
-        self._unused()

@@ -24,7 +24,7 @@ from .._errors import AppendOutcomeUnknown, BackendError, ConditionalAppendConfl
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, EventStore, Scan, StoredCursor
+from .._store import Condition, LocalStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
 from . import _prepared, _sql
@@ -67,7 +67,7 @@ class _Batch(NamedTuple):
     occurred_at: datetime | None  # only for an imported batch
 
 
-class PostgresStore(EventStore):
+class PostgresStore(LocalStore):
     """A store in a PostgreSQL schema (default ``factstr``), shared safely by many processes.
 
     ``url`` is a ``postgresql://`` URL or libpq connection string; a ``schema`` URL parameter or keyword picks

@@ -19,10 +19,8 @@ and ``end`` when the stream is closed by the client (DELETE), stopped, or the se
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._errors import InvalidInput
+from .._handoff import Handoff
 from .._model import EventRecord
 from .._streams import EventStream
 from .._wire import Progress, StreamEnd, StreamReady, encode, records_to_wire
@@ -83,13 +82,13 @@ class Channel:
         capacity_bytes: int,
         stall_seconds: float = DEFAULT_STALL_SECONDS,
     ) -> None:
-        self._loop = loop
+        # The one thread -> event loop hand-off (factstr._handoff); its lock guards every counter here too.
+        self._handoff: Handoff[tuple[bytes, int]] = Handoff(loop)
         self._capacity = capacity_bytes
         self._stall_seconds = stall_seconds
-        self._items: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._items = self._handoff.items
         self._bytes = 0
-        self._condition = threading.Condition()
-        self._attention = asyncio.Event()
+        self._condition = self._handoff.condition
         self._acked = 0
         self._taken = 0
         self._taken_count = 0
@@ -168,28 +167,24 @@ class Channel:
 
     def take(self) -> tuple[bytes, int] | None:
         """Return the oldest queued message and its batch's last number without waiting, or None."""
-        with self._condition:
-            if not self._items:
-                self._attention.clear()
+        with self._condition:  # re-entrant: the hand-off takes the same lock
+            taken = self._handoff.take()
+            if taken is None:
                 return None
-            message, last = self._items.popleft()
+            message, last = taken
             self._bytes -= len(message)
             self._taken = last
             self._taken_count += 1
             self._delivered = max(self._delivered, last)
-            self._condition.notify_all()
             return message, last
 
     async def wait(self, timeout: float) -> None:
         """Wait until something may have changed (a batch, a close, a wake-up) or ``timeout`` passes."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._attention.wait(), timeout)
+        await self._handoff.wait(timeout)
 
     def wake(self) -> None:
         """Wake the loop-side reader; safe from any thread, also after the loop closed."""
-        # RuntimeError: the event loop is gone, so nobody is reading any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._attention.set)
+        self._handoff.wake()
 
     def close(self, *, discard: bool = False) -> None:
         """Refuse further batches and release every waiter; ``discard`` also drops the queued ones."""
