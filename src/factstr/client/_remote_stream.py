@@ -6,7 +6,9 @@ parses the event stream into a small bounded queue (when the handler is slow the
 reading, and TCP carries the backpressure to the server, which holds back only that stream's worker there).
 
 ``store_cursor`` acknowledges handled batches (a durable stream's server waits for that before it moves the
-stored cursor); ``release`` closes the stream on the server and returns once the server released the name.
+stored cursor); ``release`` closes the stream and returns once the server released the name. A durable stream's
+acknowledgements and closing name the durable stream and carry its newest token (the id of the newest message),
+so any server behind a load balancer takes them, not only the one holding the stream (docs/server.md).
 If the connection breaks, the reader reconnects: a live stream resumes after the last number it received
 (``Last-Event-ID``), a durable stream registers again and resumes after its stored cursor; batches already
 received are not delivered twice.
@@ -80,6 +82,7 @@ class RemoteStream:
         self._progress = 0
         self._handled = 0  # a durable stream: the last batch its handler returned from
         self._stream_id: str | None = None
+        self._token: str | None = None  # a durable stream's newest acknowledgement token (its newest message id)
         self._delivered = 0  # the highest number the current server stream sent: the most it lets us acknowledge
         self._acked: dict[str, int] = {}  # per server stream id: a reconnect starts a new one
         self._response: http.client.HTTPResponse | None = None
@@ -113,7 +116,7 @@ class RemoteStream:
             if response.status != 200:
                 raise error_from_response(response.status, response.read())
             ready = None
-            for event, data, _ in _events(response):
+            for event, data, _id in _events(response):
                 if event == "ready":
                     ready = msgspec.json.decode(data, type=wire.StreamReady)
                     break
@@ -130,7 +133,11 @@ class RemoteStream:
             connection.sock.settimeout(max(3 * ready.heartbeat_seconds, 1.0))
         with self._condition:
             self._connection, self._response, self._stream_id = connection, response, ready.stream_id
-            self._delivered = ready.position
+            self._delivered, self._token = ready.position, ready.stream_token
+            closing = self._closing
+        if closing:
+            # release() ran while this reconnected: it could not shut this connection down, so do it here.
+            self._force_close()
         return ready.position
 
     # --- the reader thread --------------------------------------------------------------------------------
@@ -142,12 +149,12 @@ class RemoteStream:
             reason = "connection lost"
             try:
                 assert response is not None
-                for event, data, _ in _events(response):
+                for event, data, event_id in _events(response):
                     if event == "message":
-                        self._push(_decode_batch(data))
+                        self._push(_decode_batch(data), event_id)
                         delay = _RECONNECT_FIRST_SECONDS
                     elif event == "progress":
-                        self._advance(msgspec.json.decode(data, type=wire.Progress).position)
+                        self._advance(msgspec.json.decode(data, type=wire.Progress).position, event_id)
                     elif event == "end":
                         reason = f"the server ended the stream ({data.decode(errors='replace')})"
                         break
@@ -180,10 +187,17 @@ class RemoteStream:
                 self.notifier.notify()
                 return False
 
-    def _push(self, batch: list[EventRecord]) -> None:
+    def _delivered_up_to(self, position: int, event_id: str | None) -> None:
+        """Record what the server delivered (under the condition); a durable message's id is its token."""
+        if position >= self._delivered:
+            self._delivered = position
+            if self._durable and event_id is not None:
+                self._token = event_id
+
+    def _push(self, batch: list[EventRecord], event_id: str | None = None) -> None:
         last = batch[-1].sequence_number
         with self._condition:
-            self._delivered = max(self._delivered, last)
+            self._delivered_up_to(last, event_id)
             duplicate = last <= self._received
             handled = last <= self._handled
         if duplicate:
@@ -205,9 +219,9 @@ class RemoteStream:
             self._received = max(self._received, batch[-1].sequence_number)
         self.notifier.notify()
 
-    def _advance(self, position: int) -> None:
+    def _advance(self, position: int, event_id: str | None = None) -> None:
         with self._condition:
-            self._delivered = max(self._delivered, position)
+            self._delivered_up_to(position, event_id)
             self._progress = max(self._progress, position)
             self._received = max(self._received, position)
         self.notifier.notify()
@@ -241,11 +255,11 @@ class RemoteStream:
         acknowledges what it sent so far (each resent batch is acknowledged as it arrives).
         """
         with self._condition:
-            stream_id = self._stream_id
+            stream_id, token = self._stream_id, self._token
             cursor = min(cursor, self._delivered)
-            if stream_id is None or cursor <= self._acked.get(stream_id, 0):
+            if stream_id is None or token is None or cursor <= self._acked.get(stream_id, 0):
                 return
-        self._transport.request("POST", f"/streams/{stream_id}/ack", wire.AckRequest(cursor))
+        self._transport.request("POST", self._path + "/ack", wire.AckRequest(cursor, token))
         with self._condition:
             self._acked[stream_id] = max(cursor, self._acked.get(stream_id, 0))
 
@@ -276,26 +290,27 @@ class RemoteStream:
     # --- Hold ---------------------------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Close the stream on the server (its name is released when this returns), then the connection."""
+        """Close the stream: its connection, then (durable) wait on any server until the name was released."""
         with self._condition:
             if self._closing:
                 return
             self._closing = True
             self._condition.notify_all()
-            stream_id = self._stream_id
-        if stream_id is not None:
-            try:
-                self._transport.request("DELETE", f"/streams/{stream_id}")
-            except EventStoreError as exc:
-                logger.info("could not close stream %s on the server: %s", stream_id, exc)
+            token = self._token
+        # Closing the connection ends the stream on whichever server serves it (behind a load balancer,
+        # maybe not the one the next request reaches); a live stream needs nothing more.
+        self._force_close()
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
-            # The server answers DELETE with an `end` message, so the reader normally finishes at once.
-            reader.join(2.0)
-            if reader.is_alive():
-                self._force_close()
-                reader.join()
+            reader.join()
         self._close_connection()
+        if self._durable and token is not None:
+            # Any server answers once the name was released: acknowledged batches are stored by then.
+            target = self._path + "?" + urllib.parse.urlencode({"stream_token": token})
+            try:
+                self._transport.request("DELETE", target)
+            except EventStoreError as exc:
+                logger.info("could not confirm the close of %s on the server: %s", self._path, exc)
 
     def _force_close(self) -> None:
         with self._condition:

@@ -31,6 +31,7 @@ from ._security import (
 )
 from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
 from ._stats import STATS_ROUTES, LogStatistics
+from ._tokens import StreamTokens
 from ._ui import UI_ROUTES, is_ui_path
 
 access_logger = logging.getLogger("factstr.server.access")
@@ -52,6 +53,7 @@ class Settings:
     stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES
     stream_stall_seconds: float = DEFAULT_STALL_SECONDS
     browser_rules: BrowserRules = field(default_factory=BrowserRules)
+    stream_secret: str | bytes | None = None
 
 
 class ServerState:
@@ -63,6 +65,7 @@ class ServerState:
         self.hub = StreamHub()
         self.metrics = Metrics()
         self.quota = StreamQuota(settings.max_streams_per_client)
+        self.tokens = StreamTokens(settings.stream_secret)
 
     async def stream_closed(self, stream: ServerStream) -> None:
         """Forget a stream whose response finished."""
@@ -183,6 +186,7 @@ def create_app(
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
     ui_admin: bool = False,
+    stream_secret: str | bytes | None = None,
 ) -> Starlette:
     """Return the ASGI app serving ``store`` over HTTP.
 
@@ -194,6 +198,10 @@ def create_app(
     unless listed in ``allowed_origins`` or ``cors_origins``; request bodies must be JSON. On shutdown (the
     ASGI lifespan, or :func:`serve`) every open stream gets an ``end`` message and its store stream is
     stopped. The inspector may reset and delete durable cursors only when ``ui_admin`` is true.
+
+    ``stream_secret`` signs durable streams' acknowledgement tokens; give every server behind one load
+    balancer the same secret so that any of them takes any stream's acknowledgements and closing (without
+    one, each app makes its own). See docs/server.md, "Behind a load balancer".
     """
     state = ServerState(
         store,
@@ -206,6 +214,7 @@ def create_app(
             stream_buffer_bytes=stream_buffer_bytes,
             stream_stall_seconds=stream_stall_seconds,
             browser_rules=BrowserRules.of(allowed_hosts, [*allowed_origins, *cors_origins]),
+            stream_secret=stream_secret,
         ),
     )
 

@@ -259,9 +259,11 @@ _PATHS: dict[str, Any] = {
             "summary": "A durable stream: replay after the stored cursor, then live (C6.1).",
             "description": _STREAM_DESCRIPTION
             + "\nThe name is held while the connection is open. After handling a batch the client MUST "
-            "acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with "
-            "acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: "
-            "the stored cursor decides where it resumes.",
+            "acknowledge it with POST /streams/durable/{name}/ack (any server) or POST /streams/{stream_id}/ack "
+            "(this server): the stored cursor moves only with acknowledgements (the server may send a few "
+            "batches ahead of them). A durable stream's message ids are acknowledgement tokens "
+            "(`<stream_id>.<n>.<signature>`, `n` the number the message delivered up to), not plain numbers. "
+            "`Last-Event-ID` is ignored: the stored cursor decides where it resumes.",
             "parameters": [
                 _NAME_PARAMETER,
                 _QUERY_PARAMETER,
@@ -278,6 +280,43 @@ _PATHS: dict[str, Any] = {
                 "200": {"description": "The event stream.", "content": _SSE},
                 **_errors(400, 401, 409, 422, 429, 503),
             },
+        },
+        "delete": {
+            "operationId": "closeDurableStream",
+            "summary": "End a durable stream on any server; returns once its name was released.",
+            "description": (
+                "On the server holding the stream it ends at once (`end`, reason `unsubscribed`). Another server "
+                "cannot reach it: close the event stream's connection first, and this waits until the holder "
+                "noticed and released the name (409 `durable_stream_active` if it did not within 10 s). "
+                "Acknowledged batches are stored by then; an unacknowledged batch stays unhandled."
+            ),
+            "parameters": [
+                _NAME_PARAMETER,
+                {
+                    "name": "stream_token",
+                    "in": "query",
+                    "required": True,
+                    "description": "The `id` of a message of the stream (its `ready` at least).",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {"204": {"description": "Ended."}, **_errors(401, 409, 422, 503)},
+        },
+    },
+    "/streams/durable/{name}/ack": {
+        "post": {
+            "operationId": "ackDurableStream",
+            "summary": "Acknowledge that a durable stream's batches up to a number were handled, on any server.",
+            "description": (
+                "`stream_token` is the `id` of the newest message the stream delivered; it proves to any server "
+                "sharing the database (and `--stream-secret`) what this stream delivered. A number above that is "
+                "422 `invalid_input` and changes nothing, as is a token not issued for this name; one at or below "
+                "the stored cursor changes nothing. The server holding the stream takes it at once; another "
+                "server stores it as the cursor, which the holder follows."
+            ),
+            "parameters": [_NAME_PARAMETER],
+            "requestBody": _json_body("AckRequest", "The last handled sequence number and the newest token."),
+            "responses": {"204": {"description": "Acknowledged."}, **_errors(400, 401, 415, 422, 503)},
         }
     },
     "/streams/{stream_id}/ack": {

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -26,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import DurableStreamInfo, EventQuery
+from .._store import EventStore, LocalStore
 from .._validation import sequence_number_from_text
 from .._wire import (
     AckRequest,
@@ -59,6 +61,9 @@ T = TypeVar("T")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+# Closing a durable stream held by another server: how long to wait for its release, and how often to look.
+RELEASE_WAIT_SECONDS = 10.0
+RELEASE_POLL_SECONDS = 0.02
 # /healthz answers within this many seconds, whatever the database does.
 HEALTH_TIMEOUT_SECONDS = 1.0
 
@@ -363,6 +368,9 @@ async def stream_durable(request: Request) -> Response:
     channel = _channel(state)
     stream = ServerStream(kind="durable", client=_client(request), channel=channel, durable_name=name)
 
+    stream.token_for = functools.partial(state.tokens.issue, name, stream.id)
+    stream.stored_cursor = functools.partial(_stored_cursor, state.store, name)
+
     def register() -> None:
         holder = state.store.stream_to_durable(
             name, stream_query, stream.await_acknowledgement, start=start, reset=reset
@@ -374,6 +382,15 @@ async def stream_durable(request: Request) -> Response:
         stream.feed = state.store.stream_to(stream_query, stream.send, start=stream.start_position)
 
     return await _open_stream(request, stream, register)
+
+
+def _stored_cursor(store: EventStore, name: str) -> int:
+    """The stored cursor of a durable name (0: none): one lookup by name."""
+    if isinstance(store, LocalStore):
+        stored = store._load_cursor(name)
+        return 0 if stored is None else stored.cursor
+    info = store.durable_stream(name)
+    return 0 if info is None or info.cursor is None else info.cursor
 
 
 def _server_stream(request: Request) -> ServerStream:
@@ -396,6 +413,64 @@ async def ack_stream(request: Request) -> Response:
 async def close_stream(request: Request) -> Response:
     stream = _server_stream(request)
     await _state(request).hub.end(stream, "unsubscribed")
+    return Response(status_code=204)
+
+
+def _local_stream(request: Request, name: str, stream_id: str) -> ServerStream | None:
+    """The durable stream with this id when this server holds it, else None (another server does, or did)."""
+    stream = _state(request).hub.get(stream_id)
+    return stream if stream is not None and stream.durable_name == name else None
+
+
+@endpoint
+async def ack_durable_stream(request: Request) -> Response:
+    """Take an acknowledgement on any server: the holder's channel if it is here, else the stored cursor."""
+    state = _state(request)
+    name = _durable_name(request, "/streams/durable/", "/ack")
+    wire = await _body(request, AckRequest)
+    if wire.stream_token is None:
+        raise InvalidInput("stream_token is required: the id of the newest message of the stream")
+    stream_id, delivered = state.tokens.check(name, wire.stream_token)
+    if wire.sequence_number > delivered:
+        raise InvalidInput(f"cannot acknowledge {wire.sequence_number}: this stream delivered up to {delivered}")
+    stream = _local_stream(request, name, stream_id)
+    if stream is not None:
+        stream.channel.ack(wire.sequence_number)
+    elif isinstance(state.store, LocalStore) and wire.sequence_number > 0:
+        # The holder runs on another server over the same database: the cursor moves there (forward only),
+        # and the holder, waiting for this acknowledgement, sees it in the stored cursor.
+        await run_in_threadpool(state.store.store_cursor, name, wire.sequence_number)
+    elif wire.sequence_number > 0:
+        raise Problem(404, "not_found", "this server forwards to another one: acknowledge on the stream's server")
+    return Response(status_code=204)
+
+
+@endpoint
+async def close_durable_stream(request: Request) -> Response:
+    """End a durable stream from any server; return once its name was released by that stream.
+
+    On the holding server the stream ends at once (``end``). Another server cannot reach it: the stream ends
+    when its event stream's connection closes (the clients close it first), and this waits for that.
+    """
+    state = _state(request)
+    name = _durable_name(request, "/streams/durable/")
+    token = request.query_params.get("stream_token")
+    if token is None:
+        raise InvalidInput("stream_token is required: the id of a message of the stream")
+    stream_id, _ = state.tokens.check(name, token)
+    stream = _local_stream(request, name, stream_id)
+    if stream is not None:
+        await state.hub.end(stream, "unsubscribed")
+        return Response(status_code=204)
+    deadline = time.monotonic() + RELEASE_WAIT_SECONDS
+    while (info := await run_in_threadpool(state.store.durable_stream, name)) is not None and info.active:
+        if time.monotonic() > deadline:
+            raise Problem(
+                409,
+                "durable_stream_active",
+                f"durable stream {name!r} is still held: close its event stream's connection first",
+            )
+        await asyncio.sleep(RELEASE_POLL_SECONDS)
     return Response(status_code=204)
 
 
@@ -482,6 +557,8 @@ ROUTES = [
     Route("/head", head, methods=["GET"]),
     Route("/streams/live", stream_live, methods=["GET"]),
     Route("/streams/durable/{name:durable_name}", stream_durable, methods=["GET"]),
+    Route("/streams/durable/{name:durable_name}/ack", ack_durable_stream, methods=["POST"]),
+    Route("/streams/durable/{name:durable_name}", close_durable_stream, methods=["DELETE"]),
     Route("/streams/{stream_id}/ack", ack_stream, methods=["POST"]),
     Route("/streams/{stream_id}", close_stream, methods=["DELETE"]),
     Route("/durable_streams", list_durable_streams, methods=["GET"]),

@@ -44,6 +44,8 @@ DEFAULT_STREAM_BUFFER_BYTES = 1024 * 1024
 # How long a full stream buffer may wait for its client to take anything before the stream ends.
 DEFAULT_STALL_SECONDS = 60.0
 SLOW_CONSUMER = "slow_consumer"
+# How often a durable stream waiting for an acknowledgement looks whether another server stored it.
+ACK_POLL_SECONDS = 0.05
 
 
 class ClientGone(Exception):
@@ -125,11 +127,16 @@ class Channel:
         """The bytes of the messages waiting for the reader."""
         return self._bytes
 
-    def wait_ack(self, sequence_number: int) -> bool:
-        """Wait until the client acknowledged ``sequence_number``; False if the channel closed first."""
+    def wait_ack(self, sequence_number: int, timeout: float | None = None) -> bool | None:
+        """Wait until the client acknowledged ``sequence_number`` here: True; False if the channel closed first,
+        None if ``timeout`` seconds passed without either."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             while self._acked < sequence_number and not self.closed:
-                self._condition.wait()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._condition.wait(remaining)
             return self._acked >= sequence_number
 
     @property
@@ -224,6 +231,14 @@ class ServerStream:
         self.holder: EventStream | None = None
         self.start_position = 0
         self.end_reason: str | None = None
+        # A durable stream's: the acknowledgement token of a position (the SSE id of its messages), and the
+        # stored cursor, which acknowledgements taken by other servers move (see _tokens).
+        self.token_for: Callable[[int], str] | None = None
+        self.stored_cursor: Callable[[], int] | None = None
+
+    def event_id(self, position: int) -> str:
+        """The SSE id of a message delivering up to ``position``: the number, or a durable stream's token."""
+        return str(position) if self.token_for is None else self.token_for(position)
 
     def send(self, batch: list[EventRecord]) -> None:
         """The feed's handler (its worker thread): hand the batch to the response, waiting while it is full.
@@ -232,7 +247,7 @@ class ServerStream:
         for it is dropped, and the stream's store streams stop without waiting for this handler call.
         """
         last = batch[-1].sequence_number
-        message = sse_message(records_to_wire(batch), event_id=last)
+        message = sse_message(records_to_wire(batch), event_id=self.event_id(last))
         try:
             self.channel.put(message, last)  # False when the client is gone: nothing more is owed to it
         except Stalled:
@@ -246,9 +261,21 @@ class ServerStream:
             self._stop_without_waiting()
 
     def await_acknowledgement(self, batch: list[EventRecord]) -> None:
-        """The holder's handler: return once the client acknowledged the batch, so the cursor may pass it."""
-        if not self.channel.wait_ack(batch[-1].sequence_number):
-            raise ClientGone("the stream was closed before the client acknowledged this batch; it stays unhandled")
+        """The holder's handler: return once the client acknowledged the batch, so the cursor may pass it.
+
+        The acknowledgement may reach this server (the channel) or another one behind the same load balancer,
+        which stores it as the cursor in the shared database: while none arrives here, the stored cursor is
+        looked at every ACK_POLL_SECONDS.
+        """
+        last = batch[-1].sequence_number
+        while True:
+            acknowledged = self.channel.wait_ack(last, None if self.stored_cursor is None else ACK_POLL_SECONDS)
+            if acknowledged:
+                return
+            if acknowledged is False:
+                raise ClientGone("the stream was closed before the client acknowledged this batch; it stays unhandled")
+            if self.stored_cursor is not None and self.stored_cursor() >= last:
+                return
 
     @property
     def running(self) -> bool:
@@ -330,13 +357,13 @@ class StreamHub:
             await stream.stop_store_stream()
 
 
-def sse_message(data: object, *, event: str | None = None, event_id: int | None = None) -> bytes:
+def sse_message(data: object, *, event: str | None = None, event_id: str | None = None) -> bytes:
     """Format one SSE message (JSON data on one line)."""
     head = b""
     if event is not None:
         head += b"event: " + event.encode() + b"\n"
     if event_id is not None:
-        head += b"id: " + str(event_id).encode() + b"\n"
+        head += b"id: " + event_id.encode() + b"\n"
     return head + b"data: " + encode(data) + b"\n\n"
 
 
@@ -408,8 +435,10 @@ class EventStreamResponse(Response):
                     durable_name=stream.durable_name,
                     position=stream.start_position,
                     heartbeat_seconds=self._heartbeat,
+                    stream_token=None if stream.token_for is None else stream.event_id(stream.start_position),
                 ),
                 event="ready",
+                event_id=None if stream.token_for is None else stream.event_id(stream.start_position),
             )
         )
         sent = stream.start_position
@@ -433,7 +462,7 @@ class EventStreamResponse(Response):
                 break
             if position > sent:
                 stream.channel.delivered(position)
-                await emit(sse_message(Progress(position), event="progress", event_id=position))
+                await emit(sse_message(Progress(position), event="progress", event_id=stream.event_id(position)))
                 sent = position
                 last_write = time.monotonic()
             elif time.monotonic() - last_write >= self._heartbeat:

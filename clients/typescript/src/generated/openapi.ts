@@ -125,11 +125,35 @@ export interface paths {
          *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
          *       lost connection).
          *
-         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
+         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/durable/{name}/ack (any server) or POST /streams/{stream_id}/ack (this server): the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). A durable stream's message ids are acknowledgement tokens (`<stream_id>.<n>.<signature>`, `n` the number the message delivered up to), not plain numbers. `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
          */
         get: operations["streamDurable"];
         put?: never;
         post?: never;
+        /**
+         * End a durable stream on any server; returns once its name was released.
+         * @description On the server holding the stream it ends at once (`end`, reason `unsubscribed`). Another server cannot reach it: close the event stream's connection first, and this waits until the holder noticed and released the name (409 `durable_stream_active` if it did not within 10 s). Acknowledged batches are stored by then; an unacknowledged batch stays unhandled.
+         */
+        delete: operations["closeDurableStream"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/durable/{name}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge that a durable stream's batches up to a number were handled, on any server.
+         * @description `stream_token` is the `id` of the newest message the stream delivered; it proves to any server sharing the database (and `--stream-secret`) what this stream delivered. A number above that is 422 `invalid_input` and changes nothing, as is a token not issued for this name; one at or below the stored cursor changes nothing. The server holding the stream takes it at once; another server stores it as the cursor, which the holder follows.
+         */
+        post: operations["ackDurableStream"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1009,6 +1033,155 @@ export interface operations {
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    closeDurableStream: {
+        parameters: {
+            query: {
+                /** @description The `id` of a message of the stream (its `ready` at least). */
+                stream_token: string;
+            };
+            header?: never;
+            path: {
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `durable_stream_active` or `durable_stream_mismatch`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ackDurableStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The last handled sequence number and the newest token. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AckRequest"];
+            };
+        };
+        responses: {
+            /** @description Acknowledged. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
