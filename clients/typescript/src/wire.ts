@@ -227,6 +227,8 @@ export interface StreamReady {
   readonly kind: Schemas["StreamReady"]["kind"];
   readonly position: bigint;
   readonly heartbeat_seconds: number;
+  /** A durable stream's first acknowledgement token; null for a live stream. */
+  readonly stream_token: string | null;
 }
 
 export function readStreamReady(value: LosslessValue): StreamReady {
@@ -239,6 +241,7 @@ export function readStreamReady(value: LosslessValue): StreamReady {
     kind,
     position: shape.bigint(wire["position"], "position"),
     heartbeat_seconds: shape.number(wire["heartbeat_seconds"], "heartbeat_seconds"),
+    stream_token: typeof wire["stream_token"] === "string" ? wire["stream_token"] : null,
   };
 }
 
