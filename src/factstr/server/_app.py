@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -29,6 +30,7 @@ from ._security import (
     StreamQuota,
     token_matches,
 )
+from ._shutdown import hook_shutdown_signals
 from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
 from ._stats import STATS_ROUTES, LogStatistics
 from ._tokens import StreamTokens
@@ -66,6 +68,15 @@ class ServerState:
         self.metrics = Metrics()
         self.quota = StreamQuota(settings.max_streams_per_client)
         self.tokens = StreamTokens(settings.stream_secret)
+        self._shutdown_task: asyncio.Future[None] | None = None
+
+    def watch_shutdown(self) -> None:
+        """End every stream when the host is told to shut down (whatever the host; see ``_shutdown``)."""
+        hook_shutdown_signals(asyncio.get_running_loop(), self._shutdown_signalled)
+
+    def _shutdown_signalled(self) -> None:
+        if not self.hub.shutting_down:
+            self._shutdown_task = asyncio.ensure_future(self.hub.shutdown())
 
     async def stream_closed(self, stream: ServerStream) -> None:
         """Forget a stream whose response finished."""

@@ -301,6 +301,7 @@ async def _open_stream(request: Request, stream: ServerStream, register: Callabl
     state = _state(request)
     if state.hub.shutting_down:
         raise Problem(503, "backend_error", "the server is shutting down")
+    state.watch_shutdown()
     state.quota.take(stream.client)
     try:
         await run_in_threadpool(register)
