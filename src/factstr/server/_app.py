@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._store import EventStore
+from ._calls import StoreCalls
 from ._metrics import UNMATCHED, Metrics
 from ._problems import Problem, problem_response
 from ._routes import ROUTES
@@ -68,6 +69,7 @@ class ServerState:
         self.metrics = Metrics()
         self.quota = StreamQuota(settings.max_streams_per_client)
         self.tokens = StreamTokens(settings.stream_secret)
+        self.calls = StoreCalls()
         self._shutdown_task: asyncio.Future[None] | None = None
 
     def watch_shutdown(self) -> None:
@@ -236,6 +238,7 @@ def create_app(
         yield
         await state.hub.shutdown()
         await run_in_threadpool(statistics.close)
+        state.calls.close()
 
     middleware = [Middleware(_Gate, state=state)]
     if cors_origins:

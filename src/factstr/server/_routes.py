@@ -1,7 +1,7 @@
 """The routes: each translates one HTTP request into one call of the store contract, and the result back.
 
 No route knows any rule of the contract: bodies are decoded into factstr values and the store validates them.
-Store calls block (a database round trip, a hold, a join), so they run in the thread pool.
+Store calls block (a database round trip, a hold, a join), so they run on the app's store workers (``_calls``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 import anyio.to_thread
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -73,6 +72,11 @@ def _state(request: Request) -> ServerState:
     return state
 
 
+async def _call(request: Request, call: Callable[..., T], *args: Any) -> T:
+    """Run a store call on the app's store workers (off the event loop)."""
+    return await _state(request).calls.run(call, *args)
+
+
 def _json(value: msgspec.Struct, status: int = 200) -> Response:
     return Response(encode(value), status, media_type="application/json")
 
@@ -118,7 +122,7 @@ def endpoint(func: Endpoint) -> Endpoint:
 
 
 async def _cancellable(request: Request, call: Callable[[], T]) -> T:
-    """Run a store call in the thread pool; if the client goes away first, cancel its database statement.
+    """Run a store call on a store worker; if the client goes away first, cancel its database statement.
 
     The lock keeps the worker thread inside ``call`` while the cancel is sent, so that it can only reach
     this call's statement, never one of the next request the same thread serves.
@@ -147,14 +151,14 @@ async def _cancellable(request: Request, call: Callable[[], T]) -> T:
             if thread is not None and running:
                 _state(request).store._cancel_statement(thread)
 
-    work = asyncio.ensure_future(run_in_threadpool(run))
-    gone = asyncio.ensure_future(_client_gone(request))
+    work = _state(request).calls.submit(run)  # a plain future: no task per call
+    gone: asyncio.Future[None] = asyncio.ensure_future(_client_gone(request))
     try:
-        await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
     finally:
         gone.cancel()
     if not work.done():
-        await run_in_threadpool(cancel)
+        await _call(request, cancel)
         try:
             await work
         except Exception as exc:
@@ -188,7 +192,7 @@ async def _body(request: Request, kind: type[T]) -> T:
 async def append(request: Request) -> Response:
     state = _state(request)
     wire = await _body(request, AppendRequest)
-    result = await run_in_threadpool(state.store.append, events_from_wire(wire.events))
+    result = await _call(request, state.store.append, events_from_wire(wire.events))
     state.metrics.committed(result.committed_count)
     return _json(append_result_to_wire(result))
 
@@ -198,7 +202,8 @@ async def append_if(request: Request) -> Response:
     state = _state(request)
     wire = await _body(request, AppendIfRequest)
     try:
-        result = await run_in_threadpool(
+        result = await _call(
+            request,
             state.store.append_if,
             events_from_wire(wire.events),
             query_from_wire(wire.context_query),
@@ -222,7 +227,7 @@ async def query(request: Request) -> Response:
 
 @endpoint
 async def head(request: Request) -> Response:
-    return _json(Head(await run_in_threadpool(_state(request).store.head)))
+    return _json(Head(await _call(request, _state(request).store.head)))
 
 
 # --- streams ----------------------------------------------------------------------------------------------
@@ -304,7 +309,7 @@ async def _open_stream(request: Request, stream: ServerStream, register: Callabl
     state.watch_shutdown()
     state.quota.take(stream.client)
     try:
-        await run_in_threadpool(register)
+        await _call(request, register)
     except BaseException:
         stream.request_end("refused")
         await stream.stop_store_stream()
@@ -349,7 +354,7 @@ async def stream_live(request: Request) -> Response:
         start = _start(request.query_params.get("start"), "end")
     if start == "end":
         # Pin "the end" to a number so that the ready message says exactly where delivery starts.
-        start = await run_in_threadpool(state.store.head) or 0
+        start = await _call(request, state.store.head) or 0
     stream = ServerStream(kind="live", client=_client(request), channel=_channel(state))
     stream.start_position = start if isinstance(start, int) and not isinstance(start, bool) else 0
 
@@ -440,7 +445,7 @@ async def ack_durable_stream(request: Request) -> Response:
     elif isinstance(state.store, LocalStore) and wire.sequence_number > 0:
         # The holder runs on another server over the same database: the cursor moves there (forward only),
         # and the holder, waiting for this acknowledgement, sees it in the stored cursor.
-        await run_in_threadpool(state.store.store_cursor, name, wire.sequence_number)
+        await _call(request, state.store.store_cursor, name, wire.sequence_number)
     elif wire.sequence_number > 0:
         raise Problem(404, "not_found", "this server forwards to another one: acknowledge on the stream's server")
     return Response(status_code=204)
@@ -464,7 +469,7 @@ async def close_durable_stream(request: Request) -> Response:
         await state.hub.end(stream, "unsubscribed")
         return Response(status_code=204)
     deadline = time.monotonic() + RELEASE_WAIT_SECONDS
-    while (info := await run_in_threadpool(state.store.durable_stream, name)) is not None and info.active:
+    while (info := await _call(request, state.store.durable_stream, name)) is not None and info.active:
         if time.monotonic() > deadline:
             raise Problem(
                 409,
@@ -480,14 +485,14 @@ async def close_durable_stream(request: Request) -> Response:
 
 @endpoint
 async def list_durable_streams(request: Request) -> Response:
-    infos = await run_in_threadpool(_state(request).store.durable_streams)
+    infos = await _call(request, _state(request).store.durable_streams)
     return _json(DurableStreamList([info_to_wire(info) for info in infos]))
 
 
 @endpoint
 async def get_durable_stream(request: Request) -> Response:
     name = _durable_name(request, "/durable_streams/")
-    info = await run_in_threadpool(_state(request).store.durable_stream, name)
+    info = await _call(request, _state(request).store.durable_stream, name)
     if info is None:
         raise Problem(404, "unknown_durable_stream", f"no durable stream named {name!r}")
     return _json(info_to_wire(info))
@@ -497,14 +502,14 @@ async def get_durable_stream(request: Request) -> Response:
 async def reset_durable_stream(request: Request) -> Response:
     wire = await _body(request, ResetRequest)
     name = _durable_name(request, "/durable_streams/", "/reset")
-    await run_in_threadpool(_state(request).store.reset_durable_stream, name, wire.position)
+    await _call(request, _state(request).store.reset_durable_stream, name, wire.position)
     return Response(status_code=204)
 
 
 @endpoint
 async def delete_durable_stream(request: Request) -> Response:
     name = _durable_name(request, "/durable_streams/")
-    await run_in_threadpool(_state(request).store.delete_durable_stream, name)
+    await _call(request, _state(request).store.delete_durable_stream, name)
     return Response(status_code=204)
 
 
@@ -538,7 +543,7 @@ async def metrics(request: Request) -> Response:
     def read() -> tuple[int | None, list[DurableStreamInfo]]:
         return state.store.head(), state.store.durable_streams()
 
-    head_now, durable = await run_in_threadpool(read)
+    head_now, durable = await _call(request, read)
     text = state.metrics.render(
         head=head_now,
         open_streams={"live": state.hub.count("live"), "durable": state.hub.count("durable")},

@@ -15,7 +15,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from ._app import server_state
-from ._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS, h11_protocol
+from ._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS, http_protocol
 
 # How long shutdown waits for responses in flight after the streams were told to end.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -54,8 +54,9 @@ def make_server(
         log_config=None,
         access_log=False,
         lifespan="on",
-        loop="asyncio",
-        http=h11_protocol(request_timeout),
+        # uvloop and httptools when installed (the server extra installs them), else asyncio and h11.
+        loop="auto",
+        http=http_protocol(request_timeout),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         proxy_headers=bool(forwarded_allow_ips),
         forwarded_allow_ips=list(forwarded_allow_ips) or None,
