@@ -1,4 +1,4 @@
-"""HTTP/1.1 requests to a FACTSTR server with the standard library: one kept-alive connection per thread.
+"""HTTP/1.1 requests to a FACTSTR server: one kept-alive connection per thread (``_http11``), streams apart.
 
 Error bodies are turned back into the exceptions the stores raise, so a caller cannot tell a remote store from
 a local one by its errors. Connection failures become BackendError; a POST that may have reached the server
@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import select
 import socket
+import ssl
 import threading
 import urllib.parse
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from .._errors import (
     error_class,
 )
 from .._wire import encode
+from ._http11 import Connection
 
 T = TypeVar("T")
 
@@ -90,9 +92,15 @@ class Transport:
         self.headers = {"Accept": "application/json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
+        # The request headers, rendered once: every request sends the same ones.
+        lines = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        self._headers = lines.encode("latin-1")
+        self._json_headers = self._headers + b"Content-Type: application/json\r\n"
+        self._port_number = parts.port or (443 if self._https else 80)
+        self._tls = ssl.create_default_context() if self._https else None
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: set[http.client.HTTPConnection] = set()
+        self._connections: set[Connection] = set()
 
     def path(self, path: str) -> str:
         """The request target of an API path (under the URL's own path, if any)."""
@@ -103,22 +111,22 @@ class Transport:
         kind = _TLSConnection if self._https else _Connection
         return kind(self._host, self._port, timeout=self._timeout if timeout is None else timeout)
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
         if connection is not None and connection.sock is not None:
             # A kept-alive connection the server closed reads as "readable" (EOF): do not send on it.
             readable, _, _ = select.select([connection.sock], [], [], 0)
             if readable:
                 self._drop(connection)
                 connection = None
-        if connection is None:
-            connection = self.new_connection()
+        if connection is None or connection.sock is None:
+            connection = Connection(self._host, self._port_number, timeout=self._timeout, tls=self._tls)
             self._local.connection = connection
             with self._lock:
                 self._connections.add(connection)
         return connection
 
-    def _drop(self, connection: http.client.HTTPConnection) -> None:
+    def _drop(self, connection: Connection) -> None:
         connection.close()
         self._local.connection = None
         with self._lock:
@@ -131,17 +139,16 @@ class Transport:
         outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError.
         """
         data = None if body is None else encode(body)
-        headers = dict(self.headers)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        connection = self._connection()
+        try:
+            connection = self._connection()
+        except OSError as exc:
+            raise BackendError(f"cannot reach the FACTSTR server at {self.url}: {exc}") from exc
         sent = False
         try:
-            connection.request(method, self.path(path), body=data, headers=headers)
+            connection.send(method, self.path(path), self._json_headers if data is not None else self._headers, data)
             sent = True
-            response = connection.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            response = connection.receive(method)
+        except OSError as exc:
             self._drop(connection)
             if sent and unsure_if_lost:
                 raise AppendOutcomeUnknown(f"lost the connection to {self.url} while appending") from exc
@@ -149,8 +156,8 @@ class Transport:
         if response.will_close:
             self._drop(connection)
         if response.status >= 400:
-            raise error_from_response(response.status, payload)
-        return payload
+            raise error_from_response(response.status, response.body)
+        return response.body
 
     def call(self, kind: type[T], method: str, path: str, body: Any = None, **options: Any) -> T:
         """Like :meth:`request`, decoding the JSON answer into ``kind``."""
