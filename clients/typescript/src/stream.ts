@@ -326,7 +326,13 @@ export class EventStream {
         if (message.event === "message") {
           const batch = readRecords(parseAnswer(message.data, "batch"), "batch");
           if (batch.length === 0) continue;
-          if (!(await this.deliver(batch, message.id ?? connection.ready.stream_token))) return "failed";
+          if (!(await this.deliver(batch, message.id ?? connection.ready.stream_token))) {
+            // unsubscribe() stopped the handler: keep the connection (leaving this loop would cancel it)
+            // until unsubscribe() closes it, after the last acknowledgement was answered; otherwise the
+            // server could see the stream end before that acknowledgement and deliver the batch again.
+            if (this.isClosing()) continue;
+            return "failed";
+          }
         } else if (message.event === "progress") {
           this.advance(readProgress(parseAnswer(message.data, "progress message")));
         } else if (message.event === "end") {
@@ -418,6 +424,11 @@ export class EventStream {
     while (this.acknowledging !== undefined) await this.acknowledging;
   }
 
+
+  /** Whether unsubscribe() is under way (a method: the state changes across awaits). */
+  private isClosing(): boolean {
+    return this.state === "closing";
+  }
 
   private advance(position: bigint): void {
     if (position > this.received) this.received = position;
