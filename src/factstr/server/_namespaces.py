@@ -1,0 +1,436 @@
+"""Namespaces on the server: which exist, who reaches which, and the routes that administer them (issue 17).
+
+Every route of the store contract exists once per namespace under ``/ns/{name}``; the unprefixed routes are the
+default namespace. :class:`NamespaceGate` (pure ASGI, where the token gate used to be) reads the namespace from
+the path, checks the request's token against it, resolves it to that namespace's :class:`ServerState` (its
+store, streams, quotas and statistics) and hands the request on with ``root_path`` extended by the prefix, so
+the one route table serves every namespace unchanged.
+
+The order of the checks is what keeps namespaces private: a token that matches nothing gets 401; a token that
+does not reach the namespace named in the path gets 403 before anything looks the namespace up, so the answer
+is the same whether it exists or not; only then does a missing namespace get 404.
+
+An ephemeral namespace is dropped by the server that created it when nobody used it for its idle timeout (no
+request and no open stream), and when that server shuts down gracefully. Its mark is stored with it (a marker
+file, a schema comment), so a server started later on the same database drops a left-over one after the idle
+timeout as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .._errors import InvalidInput
+from .._namespaces import DEFAULT_NAMESPACE, Found, NamespaceStorage, check_namespace_name
+from ._codec import decode, encode
+from ._metrics import NamespaceGauges
+from ._problems import Problem, problem_response
+from ._routes import endpoint
+from ._security import PUBLIC_PATHS, Access, read_body
+from ._ui import is_ui_path
+
+if TYPE_CHECKING:
+    from ._app import ServerState
+
+logger = logging.getLogger("factstr.server")
+
+NAMESPACE_PREFIX = "/ns/"
+DEFAULT_MAX_NAMESPACES = 100
+DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
+MAX_IDLE_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+# How often the server looks for idle ephemeral namespaces.
+_REAP_INTERVAL_SECONDS = 1.0
+# The end reason streams of a namespace dropped with force=true receive.
+NAMESPACE_DROPPED = "namespace_dropped"
+# The routes a namespace prefix may lead to; the others (administration, metrics, the API description, the
+# inspector's files) belong to the server as a whole.
+_NAMESPACED = frozenset({"/append", "/append_if", "/query", "/head", "/durable_streams", "/stats", "/log", "/healthz"})
+_NAMESPACED_PREFIXES = ("/streams/", "/durable_streams/")
+# Routes outside any namespace that only namespace administration may use.
+_ADMIN_PATHS = ("/namespaces", "/metrics")
+
+
+def _namespaced(rest: str) -> bool:
+    return rest in _NAMESPACED or rest.startswith(_NAMESPACED_PREFIXES)
+
+
+@dataclass
+class Namespace:
+    """One open namespace of this server."""
+
+    name: str
+    state: ServerState
+    ephemeral: bool = False
+    idle_timeout: float | None = None
+    in_flight: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+    def open_streams(self) -> int:
+        return self.state.hub.count("live") + self.state.hub.count("durable")
+
+    def idle_for(self, now: float) -> float:
+        if self.in_flight or self.open_streams():
+            return 0.0
+        return now - self.last_used
+
+
+class CreateIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: str | None = None
+    ephemeral: bool = False
+    idle_timeout_seconds: float | None = None
+
+
+class NamespaceInfo(msgspec.Struct):
+    name: str
+    ephemeral: bool
+    idle_timeout_seconds: float | None
+    open_streams: int | None
+
+
+class NamespaceRegistry:
+    """The namespaces of one server: the default one (always there) and those of its storage.
+
+    Opening, creating and dropping take turns on one lock; store calls run in the thread pool.
+    """
+
+    def __init__(
+        self,
+        default: ServerState,
+        storage: NamespaceStorage | None,
+        make_state: Any,
+        *,
+        max_namespaces: int = DEFAULT_MAX_NAMESPACES,
+    ) -> None:
+        self.default = Namespace(DEFAULT_NAMESPACE, default)
+        self.storage = storage
+        self._make_state = make_state
+        self.max_namespaces = max_namespaces
+        self._open: dict[str, Namespace] = {}
+        self._lock = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+
+    # --- lookups ---------------------------------------------------------------------------------------
+
+    async def resolve(self, name: str) -> Namespace | None:
+        """The open namespace ``name``, opening it if its storage holds it (another process may have made it)."""
+        if name == DEFAULT_NAMESPACE:
+            return self.default
+        found = self._open.get(name)
+        if found is not None or self.storage is None:
+            return found
+        async with self._lock:
+            found = self._open.get(name)
+            if found is not None:
+                return found
+            held = await run_in_threadpool(self.storage.exists, name)
+            if held is None:
+                return None
+            return await self._open_found(held, create=False)
+
+    async def _open_found(self, found: Found, *, create: bool) -> Namespace:
+        assert self.storage is not None
+        storage = self.storage
+        store = await run_in_threadpool(
+            lambda: storage.open(found.name, create=create, ephemeral=found.ephemeral, idle_timeout=found.idle_timeout)
+        )
+        namespace = Namespace(found.name, self._make_state(store, found.name), found.ephemeral, found.idle_timeout)
+        self._open[found.name] = namespace
+        return namespace
+
+    async def existing(self) -> list[NamespaceInfo]:
+        """Every namespace: the default one, those open here, and those the storage holds."""
+        listed = {name: self._info(namespace) for name, namespace in self._open.items()}
+        if self.storage is not None:
+            for found in await run_in_threadpool(self.storage.find):
+                if found.name not in listed:
+                    listed[found.name] = NamespaceInfo(found.name, found.ephemeral, found.idle_timeout, None)
+        return [self._info(self.default), *(listed[name] for name in sorted(listed))]
+
+    @staticmethod
+    def _info(namespace: Namespace) -> NamespaceInfo:
+        return NamespaceInfo(namespace.name, namespace.ephemeral, namespace.idle_timeout, namespace.open_streams())
+
+    def open_namespaces(self) -> list[Namespace]:
+        """The default namespace and every namespace open on this server."""
+        return [self.default, *self._open.values()]
+
+    # --- administration --------------------------------------------------------------------------------
+
+    async def create(self, name: str | None, *, ephemeral: bool, idle_timeout: float | None) -> Namespace:
+        """Create a namespace (a generated name when ``name`` is None); Problem when it cannot be."""
+        if self.storage is None:
+            raise Problem(409, "namespaces_unsupported", "this server's store cannot hold namespaces")
+        if name is None:
+            name = "ns-" + secrets.token_hex(8)
+        check_namespace_name(name)
+        if name == DEFAULT_NAMESPACE:
+            raise Problem(409, "namespace_exists", "the default namespace always exists")
+        if idle_timeout is not None and not ephemeral:
+            raise InvalidInput("idle_timeout_seconds is for ephemeral namespaces only")
+        if ephemeral:
+            if idle_timeout is None:
+                idle_timeout = DEFAULT_IDLE_TIMEOUT_SECONDS
+            if not 0 < idle_timeout <= MAX_IDLE_TIMEOUT_SECONDS:
+                raise InvalidInput(
+                    f"idle_timeout_seconds must be above 0 and at most {MAX_IDLE_TIMEOUT_SECONDS:g}, "
+                    f"got {idle_timeout!r}"
+                )
+        storage = self.storage
+        async with self._lock:
+            if name in self._open or await run_in_threadpool(storage.exists, name) is not None:
+                raise Problem(409, "namespace_exists", f"a namespace named {name!r} exists already")
+            held = len(self._open) if storage.kind == "memory" else len(await run_in_threadpool(storage.find))
+            if held >= self.max_namespaces:
+                raise Problem(
+                    429,
+                    "too_many_namespaces",
+                    f"this server holds {held} namespaces, its limit (--max-namespaces {self.max_namespaces})",
+                )
+            namespace = await self._open_found(Found(name, ephemeral, idle_timeout), create=True)
+        logger.info("namespace %s created", name, extra={"namespace": name, "ephemeral": ephemeral})
+        return namespace
+
+    async def drop(self, name: str, *, force: bool) -> None:
+        """Drop a namespace and everything in it; refused while it has open streams unless ``force``."""
+        check_namespace_name(name)
+        if name == DEFAULT_NAMESPACE:
+            raise Problem(409, "namespace_busy", "the default namespace cannot be dropped")
+        if self.storage is None:
+            raise _unknown()
+        storage = self.storage
+        async with self._lock:
+            namespace = self._open.get(name)
+            if namespace is None:
+                if await run_in_threadpool(storage.exists, name) is None:
+                    raise _unknown()
+                await run_in_threadpool(storage.drop, name)
+                return
+            streams = namespace.open_streams()
+            if streams and not force:
+                raise Problem(
+                    409,
+                    "namespace_busy",
+                    f"namespace {name!r} has {streams} open streams; drop it with force=true to end them",
+                )
+            del self._open[name]
+        await self._close(namespace, NAMESPACE_DROPPED)
+        await run_in_threadpool(storage.drop, name)
+        namespace.state.server_metrics.forget(name)
+        logger.info("namespace %s dropped", name, extra={"namespace": name})
+
+    async def _close(self, namespace: Namespace, reason: str) -> None:
+        await namespace.state.hub.end_all(reason)
+        await run_in_threadpool(namespace.state.statistics.close)
+        await run_in_threadpool(namespace.state.store.close)
+
+    def ensure(self, name: str) -> None:
+        """Create namespace ``name`` unless it exists (at server start, for a configured token); blocks."""
+        if self.storage is None:
+            raise ValueError(f"namespace {name!r} has a token, but this server's store cannot hold namespaces")
+        if self.storage.kind == "memory":
+            if name not in self._open:
+                self._open[name] = Namespace(name, self._make_state(self.storage.open(name, create=True), name))
+        elif self.storage.exists(name) is None:
+            self.storage.open(name, create=True).close()
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start watching ephemeral namespaces for idleness (on the app's event loop)."""
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        if self.storage is not None and self.storage.kind != "memory":
+            # Ephemeral namespaces left by an earlier server: open them, so that their idle time counts from now.
+            for found in await run_in_threadpool(self.storage.find):
+                if found.ephemeral:
+                    await self.resolve(found.name)
+        while True:
+            await asyncio.sleep(_REAP_INTERVAL_SECONDS)
+            await self.reap()
+
+    async def reap(self) -> None:
+        """Drop every ephemeral namespace idle for longer than its idle timeout."""
+        now = time.monotonic()
+        for namespace in list(self._open.values()):
+            timeout = namespace.idle_timeout
+            if namespace.ephemeral and timeout is not None and namespace.idle_for(now) > timeout:
+                logger.info("namespace %s idle: dropping it", namespace.name, extra={"namespace": namespace.name})
+                with contextlib.suppress(Problem):
+                    await self.drop(namespace.name, force=False)
+
+    async def shutdown(self) -> None:
+        """End every stream of every namespace; close their stores; drop the ephemeral namespaces."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        async with self._lock:
+            namespaces, self._open = list(self._open.values()), {}
+        for namespace in namespaces:
+            await self._close(namespace, "shutdown")
+            if namespace.ephemeral and self.storage is not None:
+                await run_in_threadpool(self.storage.drop, namespace.name)
+
+
+def _unknown() -> Problem:
+    return Problem(404, "unknown_namespace", "no namespace of that name on this server")
+
+
+def _registry(request: Request) -> NamespaceRegistry:
+    registry: NamespaceRegistry = request.app.state.factstr_namespaces
+    return registry
+
+
+class NamespaceGate:
+    """Pure ASGI middleware: tokens and namespaces, before any route (see the module docstring)."""
+
+    def __init__(self, app: ASGIApp, registry: NamespaceRegistry, access: Access) -> None:
+        self._app = app
+        self._registry = registry
+        self._access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path in PUBLIC_PATHS or is_ui_path(path):
+            await self._app(scope, receive, send)
+            return
+        name: str | None = DEFAULT_NAMESPACE
+        prefix = ""
+        if path.startswith(NAMESPACE_PREFIX):
+            name, slash, rest = path[len(NAMESPACE_PREFIX) :].partition("/")
+            prefix = NAMESPACE_PREFIX + name
+            if not slash or not _namespaced("/" + rest):
+                await problem_response(Problem(404, "not_found", f"no route for {path}"))(scope, receive, send)
+                return
+        elif path == "/namespaces" or path.startswith("/namespaces/") or path == "/metrics":
+            name = None
+        problem = self._refusal(scope, name)
+        if problem is None and name is not None:
+            namespace = await self._registry.resolve(name)
+            if namespace is None:
+                problem = _unknown()
+        if problem is not None:
+            await problem_response(problem)(scope, receive, send)
+            return
+        if name is None:
+            await self._app(scope, receive, send)
+            return
+        assert namespace is not None
+        scope["root_path"] = scope.get("root_path", "") + prefix
+        scope["factstr.state"] = namespace.state
+        scope["factstr.namespace"] = name
+        namespace.in_flight += 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            namespace.in_flight -= 1
+            namespace.last_used = time.monotonic()
+
+    def _refusal(self, scope: Scope, name: str | None) -> Problem | None:
+        """401 for a token that matches nothing, 403 for one that does not reach ``name``, 422 for a bad name."""
+        principal = self._access.principal(Request(scope).headers.get("authorization"))
+        if principal is None:
+            return Problem(401, "unauthorized", "a valid bearer token is required")
+        if name is None:
+            if principal.admin:
+                return None
+            return Problem(403, "forbidden", "this token does not reach namespace administration")
+        try:
+            check_namespace_name(name)
+        except InvalidInput as exc:
+            return Problem(422, "invalid_input", str(exc))
+        if not principal.reaches(name):
+            # The same answer for a namespace that exists and one that does not.
+            return Problem(403, "forbidden", "this token does not reach that namespace")
+        return None
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(encode(value), status, media_type="application/json")
+
+
+@endpoint
+async def create_namespace(request: Request) -> Response:
+    data = await read_body(request, 64 * 1024)
+    wire = decode(data or b"{}", CreateIn)
+    namespace = await _registry(request).create(
+        wire.name, ephemeral=wire.ephemeral, idle_timeout=wire.idle_timeout_seconds
+    )
+    return _json(NamespaceRegistry._info(namespace), 201)
+
+
+@endpoint
+async def list_namespaces(request: Request) -> Response:
+    return _json({"namespaces": await _registry(request).existing()})
+
+
+def _flag(request: Request, name: str) -> bool:
+    text = request.query_params.get(name, "false").lower()
+    if text in ("true", "1", "false", "0"):
+        return text in ("true", "1")
+    raise Problem(422, "invalid_input", f"{name} must be true or false, got {text!r}")
+
+
+@endpoint
+async def drop_namespace(request: Request) -> Response:
+    await _registry(request).drop(request.path_params["name"], force=_flag(request, "force"))
+    return Response(status_code=204)
+
+
+@endpoint
+async def metrics(request: Request) -> Response:
+    registry = _registry(request)
+    namespaces = registry.open_namespaces()
+
+    def read() -> dict[str, NamespaceGauges]:
+        gauges = {}
+        for namespace in namespaces:
+            state = namespace.state
+            with contextlib.suppress(Exception):  # a namespace dropped meanwhile has a closed store
+                gauges[namespace.name] = NamespaceGauges(
+                    state.store.head(),
+                    {"live": state.hub.count("live"), "durable": state.hub.count("durable")},
+                    state.store.durable_streams(),
+                )
+        return gauges
+
+    gauges = await run_in_threadpool(read)
+    text = registry.default.state.server_metrics.render(gauges)
+    return Response(text, media_type="text/plain; version=0.0.4")
+
+
+NAMESPACE_ROUTES = [
+    Route("/namespaces", create_namespace, methods=["POST"]),
+    Route("/namespaces", list_namespaces, methods=["GET"]),
+    Route("/namespaces/{name}", drop_namespace, methods=["DELETE"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]
+
+
+def configured_namespaces(tokens: Iterable[str]) -> list[str]:
+    """The namespace names of ``--namespace-token`` options, each checked against the name rule."""
+    names = []
+    for name in tokens:
+        check_namespace_name(name)
+        if name != DEFAULT_NAMESPACE:
+            names.append(name)
+    return names
