@@ -19,6 +19,7 @@ from ._errors import (
     StoreClosed,
     StreamEnded,
     UnknownDurableStream,
+    UnknownNamespace,
 )
 from ._memory import MemoryStore
 from ._model import (
@@ -65,6 +66,7 @@ __all__ = [
     "StoreClosed",
     "StreamEnded",
     "UnknownDurableStream",
+    "UnknownNamespace",
     "__version__",
     "connect",
 ]

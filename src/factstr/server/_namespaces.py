@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import InvalidInput
 from .._namespaces import DEFAULT_NAMESPACE, Found, NamespaceStorage, check_namespace_name
-from ._codec import decode, encode
+from ._codec import decode
 from ._metrics import NamespaceGauges
 from ._problems import Problem, problem_response
 from ._routes import endpoint
@@ -365,7 +365,7 @@ class NamespaceGate:
 
 
 def _json(value: object, status: int = 200) -> Response:
-    return Response(encode(value), status, media_type="application/json")
+    return Response(msgspec.json.encode(value), status, media_type="application/json")
 
 
 @endpoint
