@@ -5,10 +5,12 @@
 
 export { BatchIterator } from "./batches.js";
 export {
+  type CreateNamespaceOptions,
   type DurableStreamOptions,
   FactstrClient,
   type FactstrClientOptions,
   type LiveStreamOptions,
+  type NamespaceInfo,
 } from "./client.js";
 export {
   AppendOutcomeUnknown,
@@ -21,6 +23,7 @@ export {
   FactstrError,
   Forbidden,
   InvalidInput,
+  NamespaceForbidden,
   NotFound,
   PayloadTooLarge,
   RequestTimeout,
@@ -29,6 +32,7 @@ export {
   TooManyStreams,
   Unauthorized,
   UnknownDurableStream,
+  UnknownNamespace,
 } from "./errors.js";
 export {
   LocalServer,
