@@ -276,3 +276,10 @@ def server_state(app: Starlette) -> ServerState:
     """Return the shared state of an app made by :func:`create_app`."""
     state: ServerState = app.state.factstr
     return state
+
+
+async def end_streams(app: Starlette) -> None:
+    """End every stream of every namespace (graceful shutdown: each client gets ``end`` with ``shutdown``)."""
+    registry: NamespaceRegistry = app.state.factstr_namespaces
+    for namespace in registry.open_namespaces():
+        await namespace.state.hub.shutdown()

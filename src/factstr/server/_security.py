@@ -22,16 +22,6 @@ DEFAULT_MAX_STREAMS_PER_NAMESPACE = 256
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 
 
-def token_matches(authorization: str | None, token: str) -> bool:
-    """Return whether an Authorization header carries ``token`` as a bearer token (constant-time compare)."""
-    if not authorization:
-        return False
-    scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
-
-
 def _bearer(authorization: str | None) -> bytes | None:
     if not authorization:
         return None
