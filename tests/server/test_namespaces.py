@@ -344,6 +344,9 @@ def test_metrics_are_labelled_per_existing_namespace(server: Server) -> None:
     assert 'factstr_appends_total{namespace="alpha"} 1' in text
     assert 'factstr_head{namespace="alpha"} 1' in text
     assert 'namespace="gamma"' not in text
+    # The inspector's statistics are per namespace too.
+    stats = server.http.get("/ns/alpha/stats", headers=ALPHA).json()
+    assert stats["head"] == 1 and server.http.get("/stats", headers=ADMIN).json()["head"] is None
     server.http.delete("/namespaces/alpha", headers=ADMIN)
     assert 'namespace="alpha"' not in server.http.get("/metrics", headers=ADMIN).text
 
