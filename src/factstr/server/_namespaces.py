@@ -39,7 +39,7 @@ from .._namespaces import DEFAULT_NAMESPACE, Found, NamespaceStorage, check_name
 from ._codec import decode
 from ._metrics import NamespaceGauges
 from ._problems import Problem, problem_response
-from ._routes import endpoint
+from ._routes import _flag, endpoint
 from ._security import PUBLIC_PATHS, Access, read_body
 from ._ui import is_ui_path
 
@@ -381,13 +381,6 @@ async def create_namespace(request: Request) -> Response:
 @endpoint
 async def list_namespaces(request: Request) -> Response:
     return _json({"namespaces": await _registry(request).existing()})
-
-
-def _flag(request: Request, name: str) -> bool:
-    text = request.query_params.get(name, "false").lower()
-    if text in ("true", "1", "false", "0"):
-        return text in ("true", "1")
-    raise Problem(422, "invalid_input", f"{name} must be true or false, got {text!r}")
 
 
 @endpoint

@@ -141,6 +141,14 @@ def _shared_server(kind: str) -> _SharedServer:
         return server
 
 
+def stop_shared_servers() -> None:
+    """Stop the shared servers of the namespace backends (the plugin calls it when the test session ends)."""
+    for kind in list(_shared):
+        server = _shared.pop(kind, None)
+        if server is not None:
+            server.stop()
+
+
 def _stop_shared(kind: str, workdir: Path) -> None:
     server = _shared.pop(kind, None)
     try:
