@@ -8,7 +8,7 @@ from pathlib import Path
 from starlette.routing import Route
 
 from factstr.server import openapi_document
-from factstr.server._namespaces import NAMESPACE_ROUTES
+from factstr.server._namespace_routes import NAMESPACE_ROUTES
 from factstr.server._openapi_namespaces import NAMESPACED_PATHS
 from factstr.server._routes import ROUTES
 from factstr.server._stats import STATS_ROUTES

@@ -20,13 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._namespaces import DEFAULT_NAMESPACE, NamespaceStorage, storage_for
 from .._store import EventStore
 from ._metrics import UNMATCHED, Metrics
-from ._namespaces import (
-    DEFAULT_MAX_NAMESPACES,
-    NAMESPACE_ROUTES,
-    NamespaceGate,
-    NamespaceRegistry,
-    configured_namespaces,
-)
+from ._namespace_routes import NAMESPACE_ROUTES, NamespaceGate
+from ._namespaces import DEFAULT_MAX_NAMESPACES, NamespaceRegistry, configured_namespaces
 from ._problems import Problem, problem_response
 from ._routes import ROUTES
 from ._security import (

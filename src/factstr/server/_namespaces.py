@@ -1,14 +1,8 @@
-"""Namespaces on the server: which exist, who reaches which, and the routes that administer them (issue 17).
+"""The namespaces of one server: the default one, those it opened, and their lifecycle (issue 17).
 
-Every route of the store contract exists once per namespace under ``/ns/{name}``; the unprefixed routes are the
-default namespace. :class:`NamespaceGate` (pure ASGI, where the token gate used to be) reads the namespace from
-the path, checks the request's token against it, resolves it to that namespace's :class:`ServerState` (its
-store, streams, quotas and statistics) and hands the request on with ``root_path`` extended by the prefix, so
-the one route table serves every namespace unchanged.
-
-The order of the checks is what keeps namespaces private: a token that matches nothing gets 401; a token that
-does not reach the namespace named in the path gets 403 before anything looks the namespace up, so the answer
-is the same whether it exists or not; only then does a missing namespace get 404.
+Each namespace has its own :class:`ServerState` (store, streams, quotas, statistics); the storage of the
+server's store kind (``factstr._namespaces``) creates, finds and drops them. The gate and the routes that use
+this registry are in ``_namespace_routes``.
 
 An ephemeral namespace is dropped by the server that created it when nobody used it for its idle timeout (no
 request and no open stream), and when that server shuts down gracefully. Its mark is stored with it (a marker
@@ -23,32 +17,23 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import InvalidInput
 from .._namespaces import DEFAULT_NAMESPACE, Found, NamespaceStorage, check_namespace_name
-from ._codec import decode
-from ._metrics import NamespaceGauges
-from ._problems import Problem, problem_response
-from ._routes import _flag, endpoint
-from ._security import PUBLIC_PATHS, Access, read_body
-from ._ui import is_ui_path
+from .._store import EventStore
+from ._problems import Problem
 
 if TYPE_CHECKING:
     from ._app import ServerState
 
 logger = logging.getLogger("factstr.server")
 
-NAMESPACE_PREFIX = "/ns/"
 DEFAULT_MAX_NAMESPACES = 100
 DEFAULT_IDLE_TIMEOUT_SECONDS = 300.0
 MAX_IDLE_TIMEOUT_SECONDS = 7 * 24 * 3600.0
@@ -56,16 +41,6 @@ MAX_IDLE_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 _REAP_INTERVAL_SECONDS = 1.0
 # The end reason streams of a namespace dropped with force=true receive.
 NAMESPACE_DROPPED = "namespace_dropped"
-# The routes a namespace prefix may lead to; the others (administration, metrics, the API description, the
-# inspector's files) belong to the server as a whole.
-_NAMESPACED = frozenset({"/append", "/append_if", "/query", "/head", "/durable_streams", "/stats", "/log", "/healthz"})
-_NAMESPACED_PREFIXES = ("/streams/", "/durable_streams/")
-# Routes outside any namespace that only namespace administration may use.
-_ADMIN_PATHS = ("/namespaces", "/metrics")
-
-
-def _namespaced(rest: str) -> bool:
-    return rest in _NAMESPACED or rest.startswith(_NAMESPACED_PREFIXES)
 
 
 @dataclass
@@ -88,12 +63,6 @@ class Namespace:
         return now - self.last_used
 
 
-class CreateIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: str | None = None
-    ephemeral: bool = False
-    idle_timeout_seconds: float | None = None
-
-
 class NamespaceInfo(msgspec.Struct):
     name: str
     ephemeral: bool
@@ -111,7 +80,7 @@ class NamespaceRegistry:
         self,
         default: ServerState,
         storage: NamespaceStorage | None,
-        make_state: Any,
+        make_state: Callable[[EventStore, str], ServerState],
         *,
         max_namespaces: int = DEFAULT_MAX_NAMESPACES,
     ) -> None:
@@ -210,13 +179,13 @@ class NamespaceRegistry:
         if name == DEFAULT_NAMESPACE:
             raise Problem(409, "namespace_busy", "the default namespace cannot be dropped")
         if self.storage is None:
-            raise _unknown()
+            raise unknown_namespace()
         storage = self.storage
         async with self._lock:
             namespace = self._open.get(name)
             if namespace is None:
                 if await run_in_threadpool(storage.exists, name) is None:
-                    raise _unknown()
+                    raise unknown_namespace()
                 await run_in_threadpool(storage.drop, name)
                 return
             streams = namespace.open_streams()
@@ -288,135 +257,9 @@ class NamespaceRegistry:
                 await run_in_threadpool(self.storage.drop, namespace.name)
 
 
-def _unknown() -> Problem:
+def unknown_namespace() -> Problem:
+    """The answer for a namespace that does not exist."""
     return Problem(404, "unknown_namespace", "no namespace of that name on this server")
-
-
-def _registry(request: Request) -> NamespaceRegistry:
-    registry: NamespaceRegistry = request.app.state.factstr_namespaces
-    return registry
-
-
-class NamespaceGate:
-    """Pure ASGI middleware: tokens and namespaces, before any route (see the module docstring)."""
-
-    def __init__(self, app: ASGIApp, registry: NamespaceRegistry, access: Access) -> None:
-        self._app = app
-        self._registry = registry
-        self._access = access
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if path in PUBLIC_PATHS or is_ui_path(path):
-            await self._app(scope, receive, send)
-            return
-        name: str | None = DEFAULT_NAMESPACE
-        prefix = ""
-        if path.startswith(NAMESPACE_PREFIX):
-            name, slash, rest = path[len(NAMESPACE_PREFIX) :].partition("/")
-            prefix = NAMESPACE_PREFIX + name
-            if not slash or not _namespaced("/" + rest):
-                await problem_response(Problem(404, "not_found", f"no route for {path}"))(scope, receive, send)
-                return
-        elif path == "/namespaces" or path.startswith("/namespaces/") or path == "/metrics":
-            name = None
-        problem = self._refusal(scope, name)
-        if problem is None and name is not None:
-            namespace = await self._registry.resolve(name)
-            if namespace is None:
-                problem = _unknown()
-        if problem is not None:
-            await problem_response(problem)(scope, receive, send)
-            return
-        if name is None:
-            await self._app(scope, receive, send)
-            return
-        assert namespace is not None
-        scope["root_path"] = scope.get("root_path", "") + prefix
-        scope["factstr.state"] = namespace.state
-        scope["factstr.namespace"] = name
-        namespace.in_flight += 1
-        try:
-            await self._app(scope, receive, send)
-        finally:
-            namespace.in_flight -= 1
-            namespace.last_used = time.monotonic()
-
-    def _refusal(self, scope: Scope, name: str | None) -> Problem | None:
-        """401 for a token that matches nothing, 403 for one that does not reach ``name``, 422 for a bad name."""
-        principal = self._access.principal(Request(scope).headers.get("authorization"))
-        if principal is None:
-            return Problem(401, "unauthorized", "a valid bearer token is required")
-        if name is None:
-            if principal.admin:
-                return None
-            return Problem(403, "forbidden", "this token does not reach namespace administration")
-        try:
-            check_namespace_name(name)
-        except InvalidInput as exc:
-            return Problem(422, "invalid_input", str(exc))
-        if not principal.reaches(name):
-            # The same answer for a namespace that exists and one that does not.
-            return Problem(403, "forbidden", "this token does not reach that namespace")
-        return None
-
-
-def _json(value: object, status: int = 200) -> Response:
-    return Response(msgspec.json.encode(value), status, media_type="application/json")
-
-
-@endpoint
-async def create_namespace(request: Request) -> Response:
-    data = await read_body(request, 64 * 1024)
-    wire = decode(data or b"{}", CreateIn)
-    namespace = await _registry(request).create(
-        wire.name, ephemeral=wire.ephemeral, idle_timeout=wire.idle_timeout_seconds
-    )
-    return _json(NamespaceRegistry._info(namespace), 201)
-
-
-@endpoint
-async def list_namespaces(request: Request) -> Response:
-    return _json({"namespaces": await _registry(request).existing()})
-
-
-@endpoint
-async def drop_namespace(request: Request) -> Response:
-    await _registry(request).drop(request.path_params["name"], force=_flag(request, "force"))
-    return Response(status_code=204)
-
-
-@endpoint
-async def metrics(request: Request) -> Response:
-    registry = _registry(request)
-    namespaces = registry.open_namespaces()
-
-    def read() -> dict[str, NamespaceGauges]:
-        gauges = {}
-        for namespace in namespaces:
-            state = namespace.state
-            with contextlib.suppress(Exception):  # a namespace dropped meanwhile has a closed store
-                gauges[namespace.name] = NamespaceGauges(
-                    state.store.head(),
-                    {"live": state.hub.count("live"), "durable": state.hub.count("durable")},
-                    state.store.durable_streams(),
-                )
-        return gauges
-
-    gauges = await run_in_threadpool(read)
-    text = registry.default.state.server_metrics.render(gauges)
-    return Response(text, media_type="text/plain; version=0.0.4")
-
-
-NAMESPACE_ROUTES = [
-    Route("/namespaces", create_namespace, methods=["POST"]),
-    Route("/namespaces", list_namespaces, methods=["GET"]),
-    Route("/namespaces/{name}", drop_namespace, methods=["DELETE"]),
-    Route("/metrics", metrics, methods=["GET"]),
-]
 
 
 def configured_namespaces(tokens: Iterable[str]) -> list[str]:
