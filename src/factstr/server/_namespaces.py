@@ -62,6 +62,11 @@ class Namespace:
             return 0.0
         return now - self.last_used
 
+    def expired(self, now: float) -> bool:
+        """Whether this is an ephemeral namespace unused for longer than its idle timeout."""
+        timeout = self.idle_timeout
+        return self.ephemeral and timeout is not None and self.idle_for(now) > timeout
+
 
 class NamespaceInfo(msgspec.Struct):
     name: str
@@ -173,8 +178,12 @@ class NamespaceRegistry:
         logger.info("namespace %s created", name, extra={"namespace": name, "ephemeral": ephemeral})
         return namespace
 
-    async def drop(self, name: str, *, force: bool) -> None:
-        """Drop a namespace and everything in it; refused while it has open streams unless ``force``."""
+    async def drop(self, name: str, *, force: bool, only_if_idle: bool = False) -> None:
+        """Drop a namespace and everything in it; refused while it has open streams unless ``force``.
+
+        ``only_if_idle`` (the idle reaper): drop it only if it is still an ephemeral namespace past its idle
+        timeout once the lock is taken, since a request may have started while the lock was awaited.
+        """
         check_namespace_name(name)
         if name == DEFAULT_NAMESPACE:
             raise Problem(409, "namespace_busy", "the default namespace cannot be dropped")
@@ -187,6 +196,8 @@ class NamespaceRegistry:
                 if await run_in_threadpool(storage.exists, name) is None:
                     raise unknown_namespace()
                 await run_in_threadpool(storage.drop, name)
+                return
+            if only_if_idle and not namespace.expired(time.monotonic()):
                 return
             streams = namespace.open_streams()
             if streams and not force:
@@ -237,11 +248,10 @@ class NamespaceRegistry:
         """Drop every ephemeral namespace idle for longer than its idle timeout."""
         now = time.monotonic()
         for namespace in list(self._open.values()):
-            timeout = namespace.idle_timeout
-            if namespace.ephemeral and timeout is not None and namespace.idle_for(now) > timeout:
+            if namespace.expired(now):
                 logger.info("namespace %s idle: dropping it", namespace.name, extra={"namespace": namespace.name})
                 with contextlib.suppress(Problem):
-                    await self.drop(namespace.name, force=False)
+                    await self.drop(namespace.name, force=False, only_if_idle=True)
 
     async def shutdown(self) -> None:
         """End every stream of every namespace; close their stores; drop the ephemeral namespaces."""
