@@ -116,26 +116,27 @@ class MemoryStore(EventStore):
     def _query(self, query: PreparedQuery) -> QueryResult:
         with self._lock:
             head = len(self._types)
+            top = query.top(head)
             records = []
             wanted = query.limit
             if query.filters is None:
                 # Every event matches: the records are a slice of the columns.
-                records = self._slice(query.min_sequence_number, head, wanted, query.backwards)
+                records = self._slice(query.min_sequence_number, top, wanted, query.backwards)
             elif wanted != 0:
-                matching = self._matching(query.filters, query.min_sequence_number, head, query.backwards)
+                matching = self._matching(query.filters, query.min_sequence_number, top, query.backwards)
                 for sequence, payload in matching:
                     records.append(self._record(sequence, payload))
                     if wanted is not None and len(records) >= wanted:
                         break
-            # The highest match in (min, head] is the highest in the whole log whenever one was returned.
+            # The highest match in (min, top] is the highest at or below top whenever one was returned.
             if records and query.backwards:
                 version: int | None = records[0].sequence_number
             elif records and query.limit is None:
                 version = records[-1].sequence_number
             else:
-                version = self._context_version(query.filters)
+                version = self._context_version(query.filters, top)
         last = records[-1].sequence_number if records else None
-        return QueryResult(records, last, version)
+        return QueryResult(records, last, version, head or None)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
         with self._lock:
@@ -166,8 +167,9 @@ class MemoryStore(EventStore):
         index = sequence - 1
         return EventRecord(sequence, self._occurred[index], self._types[index], payload)
 
-    def _context_version(self, filters: Filters) -> int | None:
-        for sequence, _ in self._matching(filters, 0, len(self._types), True):
+    def _context_version(self, filters: Filters, top: int | None = None) -> int | None:
+        """The highest matching number at or below ``top`` (default: the head)."""
+        for sequence, _ in self._matching(filters, 0, len(self._types) if top is None else top, True):
             return sequence
         return None
 

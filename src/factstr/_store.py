@@ -40,6 +40,7 @@ from ._validation import (
     check_query,
     check_sequence_number,
     check_start,
+    check_unbounded,
     filters_from_json,
     filters_to_json,
     filters_to_query,
@@ -122,14 +123,14 @@ class EventStore(abc.ABC):
 
         ``None`` expects no matching event. Otherwise raises ConditionalAppendConflict with ``expected`` and
         ``actual``, commits nothing and consumes no sequence number. The check and the write are atomic
-        against every other writer, in any process. ``min_sequence_number`` and ``limit`` of the context
-        query are ignored.
+        against every other writer, in any process. ``min_sequence_number``, ``limit`` and ``backwards`` of the
+        context query are ignored; ``max_sequence_number`` is refused (InvalidInput).
         """
         prepared = check_events(events, self._max_payload_bytes)
-        context = check_query(context_query, "context_query")
+        context = check_unbounded(check_query(context_query, "context_query"), "context_query", "append_if")
         expected = check_expected_version(expected_context_version)
         self._check_open()
-        result = self._append(prepared, Condition(context.filters, expected))
+        result = self._append(prepared, Condition(context, expected))
         self.notifier.notify()
         return result
 
@@ -155,7 +156,8 @@ class EventStore(abc.ABC):
         """Return the matching facts after ``min_sequence_number`` in ascending order (C3, C8).
 
         ``current_context_version`` is the highest matching sequence number in the whole log, whatever
-        ``min_sequence_number`` and ``limit`` say; records and both numbers come from one snapshot.
+        ``min_sequence_number`` and ``limit`` say (with ``max_sequence_number``: the highest at or below it);
+        ``head`` is the log's head. Records and all three numbers come from one snapshot.
         """
         prepared = check_query(query)
         self._check_open()
@@ -189,7 +191,7 @@ class EventStore(abc.ABC):
         "end") may instead resume after a sequence number, or replay from the "beginning", with the same
         batch boundaries and no gap or duplicate (the HTTP server resumes ``Last-Event-ID`` with it).
         """
-        filters = check_query(query).filters
+        filters = check_unbounded(check_query(query), "query", "a stream")
         where = check_start(start)
         self._check_open()
         return self._start_stream(self, filters, handler, position=self._start_position(where), on_error=on_error)
@@ -384,7 +386,7 @@ class EventStore(abc.ABC):
     ) -> tuple[str, Filters, Start]:
         """Validate the arguments of a durable registration; return the name, the filters and the start."""
         name = check_durable_name(durable)
-        filters = check_query(query).filters
+        filters = check_unbounded(check_query(query), "query", "a stream")
         where = check_start(start)
         if type(reset) is not bool:
             raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")

@@ -61,12 +61,18 @@ class PreparedEvent(NamedTuple):
 
 
 class PreparedQuery(NamedTuple):
-    """A validated query."""
+    """A validated query: records in ``(min_sequence_number, max_sequence_number]`` (``None``: no upper bound)."""
 
     filters: Filters
     min_sequence_number: int
     limit: int | None
     backwards: bool
+    max_sequence_number: int | None = None
+
+    def top(self, head: int) -> int:
+        """The highest number this query can see in a log whose head is ``head``."""
+        bound = self.max_sequence_number
+        return head if bound is None or bound > head else bound
 
 
 def _kind(value: object) -> str:
@@ -342,7 +348,21 @@ def check_query(query: object, where: str = "query") -> PreparedQuery:
     limit = None if query.limit is None else check_sequence_number(query.limit, f"{where}.limit")
     if type(query.backwards) is not bool:
         raise InvalidInput(f"{where}.backwards must be a bool, got {_kind(query.backwards)}")
-    return PreparedQuery(filters, minimum, limit, query.backwards)
+    maximum = None
+    if query.max_sequence_number is not None:
+        maximum = check_sequence_number(query.max_sequence_number, f"{where}.max_sequence_number")
+    return PreparedQuery(filters, minimum, limit, query.backwards, maximum)
+
+
+def check_unbounded(query: PreparedQuery, where: str, use: str) -> Filters:
+    """Refuse a query with ``max_sequence_number`` where a bound in the past cannot help; return its filters.
+
+    A condition read "as of n" would let an append through although the context moved after n, and a stream
+    delivers what is committed from now on, which an upper bound would end at once.
+    """
+    if query.max_sequence_number is not None:
+        raise InvalidInput(f"{where}.max_sequence_number cannot be used in {use}; it bounds queries only")
+    return query.filters
 
 
 def check_durable_name(durable: object) -> str:

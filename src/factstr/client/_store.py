@@ -26,6 +26,7 @@ from .._validation import (
     check_query,
     check_sequence_number,
     check_start,
+    check_unbounded,
     filters_to_query,
 )
 from ._remote_stream import RemoteStream, stream_params
@@ -55,6 +56,7 @@ def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> Even
         min_sequence_number=prepared.min_sequence_number,
         limit=prepared.limit,
         backwards=prepared.backwards,
+        max_sequence_number=prepared.max_sequence_number,
     )
 
 
@@ -126,7 +128,7 @@ class HTTPStore(EventStore):
         start: Start = "end",
         on_error: ErrorCallback | None = None,
     ) -> EventStream:
-        filters = check_query(query).filters
+        filters = check_unbounded(check_query(query), "query", "a stream")
         where = check_start(start)
         self._check_open()
         remote = RemoteStream(self, self._transport, "/streams/live", stream_params(_wire_query(filters), start=where))

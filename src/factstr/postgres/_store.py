@@ -26,7 +26,7 @@ from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
 from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS
-from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
+from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, MAX_SEQUENCE_NUMBER, PreparedEvent, PreparedQuery
 from . import _prepared, _sql
 from ._connection import connect, open_pool, parse_target, translate, translate_errors
 from ._holds import Holds, PostgresHold
@@ -260,40 +260,45 @@ class PostgresStore(EventStore):
             return self._query_all(query)
         statements = self._statements
         spec = context_spec(query.filters)
-        if query.limit is None and query.min_sequence_number == 0:
+        if query.limit is None and query.min_sequence_number == 0 and query.max_sequence_number is None:
             # Every match comes back, so the newest record is the version (none: no version).
             statement = statements.query_whole_backward if query.backwards else statements.query_whole_forward
             result = self._run(statement, [spec], "querying")
             records = _records(result, 1) if result.get_value(0, 1) is not None else []
             records.sort(key=_sequence_number, reverse=query.backwards)
             newest = max(records[0].sequence_number, records[-1].sequence_number) if records else None
-            self._remember(spec, newest, _bigint(result.get_value(0, 0)))
-            return QueryResult(records, records[-1].sequence_number if records else None, newest)
+            head = _bigint(result.get_value(0, 0))
+            self._remember(spec, newest, head)
+            return QueryResult(records, records[-1].sequence_number if records else None, newest, head or None)
         statement = statements.query_backward if query.backwards else statements.query_forward
         limit = None if query.limit is None else str(query.limit)
-        result = self._run(statement, [spec, str(query.min_sequence_number), limit], "querying")
+        params = [spec, str(query.min_sequence_number), limit, _upper_bound(query)]
+        result = self._run(statement, params, "querying")
         value = result.get_value(0, 0)
         version = None if value is None else _bigint(value)
-        self._remember(spec, version, _bigint(result.get_value(0, 1)))
-        return self._result(result, version, query.backwards)
+        head = _bigint(result.get_value(0, 1))
+        if query.max_sequence_number is None:
+            self._remember(spec, version, head)
+        return self._result(result, version, head, query.backwards)
 
     def _query_all(self, query: PreparedQuery) -> QueryResult:
         statements = self._statements
         statement = statements.query_all_backward if query.backwards else statements.query_all_forward
         limit = None if query.limit is None else str(query.limit)
-        result = self._run(statement, [str(query.min_sequence_number), limit], "querying")
+        result = self._run(statement, [str(query.min_sequence_number), limit, _upper_bound(query)], "querying")
         value = result.get_value(0, 0)
-        return self._result(result, None if value is None else _bigint(value), query.backwards)
+        head = _bigint(result.get_value(0, 1))
+        return self._result(result, None if value is None else _bigint(value), head, query.backwards)
 
     @staticmethod
-    def _result(result: Any, version: int | None, backwards: bool) -> QueryResult:
+    def _result(result: Any, version: int | None, head: int, backwards: bool) -> QueryResult:
         if result.get_value(0, 2) is None:
-            return QueryResult([], None, version)
+            return QueryResult([], None, version, head or None)
         records = _records(result, 2)
         # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
         # it, and sorting records that are already in order costs one pass.
         records.sort(key=_sequence_number, reverse=backwards)
-        return QueryResult(records, records[-1].sequence_number, version)
+        return QueryResult(records, records[-1].sequence_number, version, head or None)
 
     def _remember(self, spec: str, version: int | None, head: int) -> None:
         versions = self._versions
@@ -415,6 +420,11 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         _sql.int_array(posting_terms),
         _sql.timestamp_array([batch.occurred_at for batch in group]),
     ]
+
+
+def _upper_bound(query: PreparedQuery) -> str:
+    """The ``upto`` parameter of a query: its max_sequence_number, or the largest number (no bound)."""
+    return str(MAX_SEQUENCE_NUMBER if query.max_sequence_number is None else query.max_sequence_number)
 
 
 def _sequence_number(record: EventRecord) -> int:

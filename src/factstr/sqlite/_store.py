@@ -379,13 +379,14 @@ class SQLiteStore(EventStore):
         records: list[EventRecord] = []
         with self._translated("query"), self._readers.snapshot() as connection:
             head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
+            top = query.top(head)  # the upper bound is a range on seq, like the lower one
             plan = self._plan(connection, filters)
             version: int | None = None
-            searched_from = head  # the highest number not yet known to be above every match
+            searched_from = top  # the highest number not yet known to be above every match
             reader = _RecordReader(filters)
             if query.limit != 0:
                 first_chunk = _FIRST_QUERY_CHUNK if query.limit is None else min(query.limit, _FIRST_QUERY_CHUNK)
-                rows = self._walk(connection, plan, query.min_sequence_number, head, query.backwards, first_chunk)
+                rows = self._walk(connection, plan, query.min_sequence_number, top, query.backwards, first_chunk)
                 complete = True
                 for row in rows:
                     record = reader.record(row)
@@ -399,12 +400,12 @@ class SQLiteStore(EventStore):
                     version = max(records[0].sequence_number, records[-1].sequence_number)
                     searched_from = 0
                 elif complete:
-                    searched_from = min(query.min_sequence_number, head)
+                    searched_from = min(query.min_sequence_number, top)
             if searched_from:
                 # The highest match of the whole log is the first one met walking down from there.
                 version = self._version_below(connection, plan, filters, searched_from)
         last = records[-1].sequence_number if records else None
-        return QueryResult(records, last, version)
+        return QueryResult(records, last, version, head or None)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
         records: list[EventRecord] = []

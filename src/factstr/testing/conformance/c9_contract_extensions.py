@@ -1,0 +1,117 @@
+"""Conformance tests of C9: the head in a query's snapshot, reads up to a position, conflicts that say what
+changed, and idempotent appends (see docs/contract.md)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ..._errors import InvalidInput
+from ..._model import EventQuery
+from ..._store import EventStore
+from .._helpers import Recorder, event, numbers, query, seed
+
+# --- C9.1 the head in the query's snapshot -----------------------------------------------------------------
+
+
+def test_query_result_carries_the_head_of_the_log(store: EventStore) -> None:
+    """C9.1: QueryResult.head is the log's head, whatever the query matched, bounded or limited."""
+    assert store.query(EventQuery()).head is None
+    seed(store)
+    assert store.query(query(predicates=[{"account": "b"}])).head == 5
+    assert store.query(query(types=["nothing-like-this"])).head == 5
+    assert store.query(query(limit=0)).head == 5
+    assert store.query(query(min_sequence_number=5)).head == 5
+    assert store.query(query(backwards=True, limit=1, max_sequence_number=2)).head == 5
+
+
+def test_query_head_comes_from_the_same_snapshot_as_the_records(store: EventStore) -> None:
+    """C9.1: under concurrent appends of [tick, tock] batches, the newest tick is always head - 1."""
+    done = threading.Event()
+
+    def writer() -> None:
+        for _ in range(150):
+            store.append([event("tick", {"k": 1}), event("tock", {"k": 1})])
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        while not done.is_set():
+            ticks = store.query(query(types=["tick"]))
+            if ticks.event_records:
+                assert ticks.head == ticks.event_records[-1].sequence_number + 1
+                assert ticks.current_context_version == ticks.head - 1
+            newest = store.query(query(backwards=True, limit=1))
+            assert newest.head == newest.current_context_version == newest.last_returned_sequence_number
+    finally:
+        thread.join()
+
+
+# --- C9.2 reads up to a position ---------------------------------------------------------------------------
+
+
+def test_max_sequence_number_is_an_inclusive_upper_bound(store: EventStore) -> None:
+    """C9.2: records stop at max_sequence_number, which is included; the head is still the log's."""
+    seed(store)
+    result = store.query(query(max_sequence_number=3))
+    assert numbers(result.event_records) == [1, 2, 3]
+    assert (result.last_returned_sequence_number, result.current_context_version, result.head) == (3, 3, 5)
+    assert numbers(store.query(query(min_sequence_number=1, max_sequence_number=4)).event_records) == [2, 3, 4]
+    assert numbers(store.query(query(max_sequence_number=99)).event_records) == [1, 2, 3, 4, 5]
+
+
+def test_bounded_context_version_is_the_newest_match_at_or_below_the_bound(store: EventStore) -> None:
+    """C9.2: current_context_version of a bounded query is the context as it was at the bound."""
+    seed(store)
+    account_a = [{"account": "a"}]  # matches 1, 3, 5
+    bounded = store.query(query(predicates=account_a, max_sequence_number=4))
+    assert numbers(bounded.event_records) == [1, 3]
+    assert bounded.current_context_version == 3
+    limited = store.query(query(predicates=account_a, max_sequence_number=4, limit=1))
+    assert (numbers(limited.event_records), limited.current_context_version) == ([1], 3)
+    after = store.query(query(predicates=account_a, min_sequence_number=3, max_sequence_number=4))
+    assert (after.event_records, after.current_context_version) == ([], 3)
+    before_any = store.query(query(types=["deposited"], max_sequence_number=2))
+    assert (before_any.event_records, before_any.current_context_version) == ([], None)
+    nothing = store.query(query(max_sequence_number=0))
+    assert (nothing.event_records, nothing.current_context_version, nothing.head) == ([], None, 5)
+
+
+def test_backwards_read_starts_at_the_bound(store: EventStore) -> None:
+    """C9.2: backwards with max_sequence_number returns the newest at or below the bound first."""
+    seed(store)
+    assert numbers(store.query(query(backwards=True, max_sequence_number=4, limit=2)).event_records) == [4, 3]
+    matched = store.query(query(predicates=[{"account": "a"}], backwards=True, max_sequence_number=4, limit=1))
+    assert (numbers(matched.event_records), matched.current_context_version) == ([3], 3)
+    window = store.query(query(backwards=True, min_sequence_number=1, max_sequence_number=3))
+    assert numbers(window.event_records) == [3, 2]
+
+
+def test_bounded_query_is_refused_as_an_append_if_context(store: EventStore) -> None:
+    """C9.2: a condition bounded in the past cannot protect a decision: InvalidInput, nothing committed."""
+    seed(store)
+    with pytest.raises(InvalidInput, match="max_sequence_number"):
+        store.append_if([event("x")], query(predicates=[{"account": "a"}], max_sequence_number=4), 3)
+    assert store.head() == 5
+
+
+def test_bounded_query_is_refused_by_streams(store: EventStore) -> None:
+    """C9.2: a stream delivers what is committed from now on; an upper bound is refused with InvalidInput."""
+    recorder = Recorder()
+    with pytest.raises(InvalidInput, match="max_sequence_number"):
+        store.stream_to(query(max_sequence_number=3), recorder)
+    with pytest.raises(InvalidInput, match="max_sequence_number"):
+        store.stream_to_durable("bounded", query(max_sequence_number=3), recorder)
+    assert store.durable_stream("bounded") is None
+
+
+@pytest.mark.parametrize("bad", [-1, 2**63, "3", 1.0, True])
+def test_bad_max_sequence_number_is_invalid_input(store: EventStore, bad: object) -> None:
+    """C9.2, C7: max_sequence_number follows the rule of every sequence number."""
+    with pytest.raises(InvalidInput, match="max_sequence_number"):
+        store.query(EventQuery(max_sequence_number=bad))  # type: ignore[arg-type]
+
+
+__all__ = sorted(name for name in dict(globals()) if name.startswith("test_"))
