@@ -93,7 +93,13 @@ def test_durable_cursor_admin_round_trip(served: Served) -> None:
     info = served.http.get("/durable_streams/pro%2Fjector").json()
     assert info == {
         "name": "pro/jector",
-        "query": {"filters": None, "min_sequence_number": None, "limit": None, "backwards": False},
+        "query": {
+            "filters": None,
+            "min_sequence_number": None,
+            "limit": None,
+            "backwards": False,
+            "max_sequence_number": None,
+        },
         "cursor": 2,
         "head": 2,
         "lag": 0,

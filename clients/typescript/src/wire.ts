@@ -43,6 +43,7 @@ const BIGINT_KEYS: ReadonlySet<string> = new Set([
   "first_sequence_number",
   "last_sequence_number",
   "min_sequence_number",
+  "max_sequence_number",
   "head",
   "cursor",
   "lag",
@@ -169,6 +170,7 @@ export function readQueryResult(value: LosslessValue): QueryResult {
       "last_returned_sequence_number",
     ),
     current_context_version: shape.bigintOrNull(wire["current_context_version"], "current_context_version"),
+    head: shape.bigintOrNull(wire["head"], "head"),
   };
 }
 
@@ -195,6 +197,7 @@ function storedQuery(shape: Shape, value: LosslessValue | undefined): StoredEven
     min_sequence_number: shape.bigintOrNull(wire["min_sequence_number"], "query.min_sequence_number"),
     limit: limit === null || limit === undefined ? null : Number(limit),
     backwards: wire["backwards"] === true,
+    max_sequence_number: shape.bigintOrNull(wire["max_sequence_number"], "query.max_sequence_number"),
   };
 }
 

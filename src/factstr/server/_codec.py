@@ -134,6 +134,7 @@ def query_to_wire(query: EventQuery) -> dict[str, JSON]:
         "min_sequence_number": query.min_sequence_number,
         "limit": query.limit,
         "backwards": query.backwards,
+        "max_sequence_number": query.max_sequence_number,
     }
 
 

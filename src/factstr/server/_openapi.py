@@ -101,6 +101,15 @@ _SCHEMAS: dict[str, Any] = {
             },
             "limit": {"type": ["integer", "null"], "minimum": 0, "default": None},
             "backwards": {"type": "boolean", "default": False, "description": "Newest first."},
+            "max_sequence_number": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "default": None,
+                "description": (
+                    "Inclusive upper bound (null: none): the log as it was at that number, records and "
+                    "current_context_version alike. Refused (422) by append_if and streams."
+                ),
+            },
         },
     },
     "EventRecord": {
@@ -120,13 +129,20 @@ _SCHEMAS: dict[str, Any] = {
     },
     "QueryResult": {
         "type": "object",
-        "required": ["event_records", "last_returned_sequence_number", "current_context_version"],
+        "required": ["event_records", "last_returned_sequence_number", "current_context_version", "head"],
         "properties": {
             "event_records": {"type": "array", "items": _ref("EventRecord")},
             "last_returned_sequence_number": _OPTIONAL_SEQ,
             "current_context_version": {
                 **_OPTIONAL_SEQ,
-                "description": "Highest matching number in the log, whatever min_sequence_number says.",
+                "description": (
+                    "Highest matching number in the log, whatever min_sequence_number says "
+                    "(at or below max_sequence_number, when given)."
+                ),
+            },
+            "head": {
+                **_OPTIONAL_SEQ,
+                "description": "The log's head in the snapshot the records come from (null: empty log).",
             },
         },
     },

@@ -353,6 +353,11 @@ export interface components {
              * @default false
              */
             backwards: boolean;
+            /**
+             * @description Inclusive upper bound (null: none): the log as it was at that number, records and current_context_version alike. Refused (422) by append_if and streams.
+             * @default null
+             */
+            max_sequence_number: number | null;
         };
         /** @description A committed fact. */
         EventRecord: {
@@ -369,8 +374,10 @@ export interface components {
         QueryResult: {
             event_records: components["schemas"]["EventRecord"][];
             last_returned_sequence_number: number | null;
-            /** @description Highest matching number in the log, whatever min_sequence_number says. */
+            /** @description Highest matching number in the log, whatever min_sequence_number says (at or below max_sequence_number, when given). */
             current_context_version: number | null;
+            /** @description The log's head in the snapshot the records come from (null: empty log). */
+            head: number | null;
         };
         AppendRequest: {
             events: components["schemas"]["NewEvent"][];
