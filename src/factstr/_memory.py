@@ -18,7 +18,7 @@ from typing import TypeAlias
 
 import msgspec
 
-from ._errors import ConditionalAppendConflict, DurableStreamActive
+from ._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, DurableStreamActive
 from ._matching import Filters, filter_matches, payload_leaves
 from ._model import JSON, AppendResult, EventRecord, QueryResult
 from ._store import Condition, EventStore, Scan, StoredCursor
@@ -86,7 +86,7 @@ class MemoryStore(EventStore):
             if condition is not None:
                 actual = self._context_version(condition.filters)
                 if actual != condition.expected:
-                    raise ConditionalAppendConflict(condition.expected, actual)
+                    raise self._conflict(condition, actual)
             first = len(self._types) + 1
             if occurred_at is None:
                 occurred_at = datetime.now(UTC)
@@ -107,6 +107,16 @@ class MemoryStore(EventStore):
                     postings.append(sequence)
                 sequence += 1
             return AppendResult(first, sequence - 1, len(events))
+
+    def _conflict(self, condition: Condition, actual: int | None) -> ConditionalAppendConflict:
+        """The conflict with the context's facts in (expected, actual], read under the lock that found it."""
+        facts: list[EventRecord] = []
+        for sequence, payload in self._matching(condition.filters, condition.expected or 0, actual or 0, False):
+            facts.append(self._record(sequence, payload))
+            if len(facts) > CONFLICT_FACTS_LIMIT:
+                break
+        truncated = len(facts) > CONFLICT_FACTS_LIMIT
+        return ConditionalAppendConflict(condition.expected, actual, facts[:CONFLICT_FACTS_LIMIT], truncated)
 
     # --- reading -----------------------------------------------------------------------------------------
 

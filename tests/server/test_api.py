@@ -60,6 +60,8 @@ def test_append_if_conflict_is_409_with_expected_and_actual(served: Served) -> N
         "message": response.json()["message"],
         "expected": None,
         "actual": 1,
+        "facts": [served.http.post("/query", json={}).json()["event_records"][0]],
+        "truncated": False,
     }
     assert served.store.head() == 1
 

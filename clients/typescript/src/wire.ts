@@ -251,9 +251,14 @@ export function readProgress(value: LosslessValue): bigint {
 }
 
 /** An error answer's body, or null when the body is not a FACTSTR error. */
-export function readErrorBody(
-  text: string,
-): { code: string; message: string; expected: bigint | null; actual: bigint | null } | null {
+export function readErrorBody(text: string): {
+  code: string;
+  message: string;
+  expected: bigint | null;
+  actual: bigint | null;
+  facts: readonly EventRecord[];
+  truncated: boolean;
+} | null {
   let value: LosslessValue;
   try {
     value = parseJson(text, { bigintKeys: BIGINT_KEYS, opaqueKeys: OPAQUE_KEYS });
@@ -273,5 +278,13 @@ export function readErrorBody(
     message: typeof message === "string" ? inClientWords(message) : code,
     expected: typeof expected === "bigint" ? expected : null,
     actual: typeof actual === "bigint" ? actual : null,
+    facts: conflictFacts(wire["facts"]),
+    truncated: wire["truncated"] === true,
   };
+}
+
+/** The facts of a conflict's answer (none when absent: an older server). */
+function conflictFacts(value: LosslessValue | undefined): EventRecord[] {
+  if (value === undefined || value === null) return [];
+  return readRecords(value, "conflict's facts");
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { type EventQuery, FactstrClient, InvalidInput } from "@factstr/client";
+import { ConditionalAppendConflict, type EventQuery, FactstrClient, InvalidInput } from "@factstr/client";
 import { TestServer, unique } from "./server.js";
 
 let server: TestServer;
@@ -62,5 +62,35 @@ describe("reads up to a position (C9.2)", () => {
     );
     await assert.rejects(client.streamTo(ofType(type, { max_sequence_number: 1n }), () => {}), InvalidInput);
     assert.deepEqual((await client.query(ofType(type))).event_records, []);
+  });
+});
+
+describe("conflicts that say what changed (C9.3)", () => {
+  test("a conflict carries the context's facts after the expected version, oldest first", async () => {
+    const type = unique("moved");
+    const first = await client.append([{ event_type: type, payload: { n: 1 } }]);
+    await client.append([
+      { event_type: type, payload: { n: 2 } },
+      { event_type: type, payload: { n: 3 } },
+    ]);
+    const error = await client
+      .appendIf([{ event_type: type, payload: { n: 4 } }], ofType(type), first.last_sequence_number)
+      .then(
+        () => assert.fail("appendIf committed on a stale version"),
+        (caught: unknown) => caught,
+      );
+    assert.ok(error instanceof ConditionalAppendConflict);
+    assert.equal(error.expected, first.last_sequence_number);
+    assert.equal(error.actual, first.last_sequence_number + 2n);
+    assert.equal(error.truncated, false);
+    assert.deepEqual(
+      error.facts.map((fact) => [fact.sequence_number, fact.payload]),
+      [
+        [first.last_sequence_number + 1n, { n: 2 }],
+        [first.last_sequence_number + 2n, { n: 3 }],
+      ],
+    );
+    const { event_records } = await client.query(ofType(type, { min_sequence_number: first.last_sequence_number }));
+    assert.deepEqual(error.facts, event_records);
   });
 });

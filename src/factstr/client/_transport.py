@@ -27,6 +27,7 @@ from .._errors import (
     InvalidInput,
     UnknownDurableStream,
 )
+from .._model import EventRecord
 
 T = TypeVar("T")
 
@@ -61,6 +62,8 @@ class _ErrorBody(msgspec.Struct):
     message: str = ""
     expected: int | None = None
     actual: int | None = None
+    facts: list[EventRecord] = msgspec.field(default_factory=list)
+    truncated: bool = False
 
 
 def error_from_response(status: int, body: bytes) -> EventStoreError:
@@ -70,7 +73,7 @@ def error_from_response(status: int, body: bytes) -> EventStoreError:
     except msgspec.MsgspecError:
         return BackendError(f"the server answered {status} without a FACTSTR error body")
     if error.code == "conditional_append_conflict":
-        return ConditionalAppendConflict(error.expected, error.actual)
+        return ConditionalAppendConflict(error.expected, error.actual, error.facts, error.truncated)
     kind = _ERRORS_BY_CODE.get(error.code, BackendError)
     if kind is EmptyAppend:
         return EmptyAppend(error.message)

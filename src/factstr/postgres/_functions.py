@@ -321,6 +321,48 @@ $body$
 """
 )
 
+CONFLICT_FACTS = (
+    """
+CREATE FUNCTION {schema}.with_conflict_facts(conflicts jsonb, batch integer, spec jsonb, expected bigint, actual bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+"""
+    + _SETTINGS
+    + """
+AS $body$
+-- ``conflicts`` with, under the key ``batch``, the facts of the context ``spec`` in (``expected``, ``actual``]:
+-- the oldest 101 (factstr.CONFLICT_FACTS_LIMIT + 1, so that the store can tell that there were more), each
+-- [seq, occurred_at in microseconds since the epoch, event_type, payload]. Numbers up to ``actual`` were all
+-- visible when it was found (commits become visible in order), so a later statement of the same transaction
+-- reads the same facts. Unchanged when ``actual`` is not above ``expected``.
+DECLARE
+    facts jsonb;
+BEGIN
+    IF actual IS NULL OR actual <= coalesce(expected, 0) THEN
+        RETURN conflicts;
+    END IF;
+    SELECT coalesce(
+        jsonb_agg(
+            jsonb_build_array(
+                m.seq, round(extract(epoch FROM m.occurred_at) * 1000000)::bigint, m.event_type, m.payload
+            )
+            ORDER BY m.seq
+        ),
+        '[]'::jsonb
+    )
+    INTO facts
+    FROM (
+        SELECT DISTINCT ON (x.seq) x.seq, x.occurred_at, x.event_type, x.payload
+        FROM matching_events(spec, coalesce(expected, 0), actual, 101, false) AS x
+        ORDER BY x.seq
+        LIMIT 101
+    ) AS m;
+    RETURN coalesce(conflicts, '{{}}'::jsonb) || jsonb_build_object(batch::text, facts);
+END
+$body$
+"""
+)
+
 APPEND_BATCHES = (
     """
 CREATE FUNCTION {schema}.append_batches(
@@ -337,7 +379,8 @@ CREATE FUNCTION {schema}.append_batches(
     occurred_ats timestamptz[],
     OUT first_numbers bigint[],
     OUT actual_versions bigint[],
-    OUT notified text
+    OUT notified text,
+    OUT conflicts jsonb
 )
 LANGUAGE plpgsql
 """
@@ -351,7 +394,9 @@ AS $body$
 -- snapshot in which the version was expected[i] (the store's query said so): then only the numbers above it are
 -- checked. occurred_ats[i] is NULL (stamp the commit time)
 -- or, for an imported batch, the time it was first committed. first_numbers[i] is the batch's first number, or
--- NULL when its condition failed, and then actual_versions[i] is the context's version. notified is the message
+-- NULL when its condition failed, and then actual_versions[i] is the context's version and conflicts -> 'i' (when
+-- the version is above the expected one) the context's facts after the expected version (conflict_facts).
+-- notified is the message
 -- sent to the store's channel at commit: the new head, then, when every committed batch is small enough, the
 -- first committed number and the committed batches themselves, "head first [[micros,[[type,payload],...]],...]"
 -- (micros: the commit time in microseconds since the epoch; the JSON is the stored jsonb's text), so that
@@ -411,6 +456,7 @@ BEGIN
             actual_versions[batch] := versions[batch];
             IF versions[batch] IS DISTINCT FROM expected[batch] THEN
                 pending := pending - 1;
+                conflicts := with_conflict_facts(conflicts, batch, specs[batch], expected[batch], versions[batch]);
             END IF;
         END LOOP;
         IF pending = 0 THEN
@@ -437,6 +483,7 @@ BEGIN
                 actual := context_version(specs[batch], seen[batch], 9223372036854775807);
                 IF actual IS NOT NULL THEN
                     actual_versions[batch] := actual;
+                    conflicts := with_conflict_facts(conflicts, batch, specs[batch], expected[batch], actual);
                     event_offset := event_offset + size;
                     posting_offset := posting_offset + posting_counts[batch];
                     CONTINUE;

@@ -282,7 +282,8 @@ _V2: tuple[Step, ...] = (
     _functions_v2.APPEND_BATCHES,
 )
 
-# Version 3: every walk takes an upper bound (queries "as of" a number). The functions of version 2 are dropped,
+# Version 3: every walk takes an upper bound (queries "as of" a number), and a conflict returns the context's facts
+# after the expected version. The functions of version 2 are dropped,
 # not replaced in place, for the reason given at version 2.
 _V3: tuple[Step, ...] = (
     "DROP FUNCTION {schema}.append_batches("
@@ -291,6 +292,7 @@ _V3: tuple[Step, ...] = (
     "DROP FUNCTION {schema}.context_version(jsonb, bigint)",
     _functions.CONTEXT_VERSION,
     _functions.MATCHING_EVENTS,
+    _functions.CONFLICT_FACTS,
     _functions.APPEND_BATCHES,
 )
 

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
 from psycopg import sql
 
-from .._errors import AppendOutcomeUnknown, BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
+from .._errors import (
+    CONFLICT_FACTS_LIMIT,
+    AppendOutcomeUnknown,
+    BackendError,
+    ConditionalAppendConflict,
+    EventStoreError,
+    InvalidInput,
+)
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
@@ -38,6 +45,7 @@ from ._terms import context_spec, payload_terms, type_key
 from ._window import Window
 
 _decode = msgspec.json.decode
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _bigint = _prepared.bigint_of
 _timestamptz = _prepared.timestamptz_of
 
@@ -192,11 +200,13 @@ class PostgresStore(EventStore):
         notified = result.get_value(0, 2)
         if notified is not None:
             self._window.add(notified.decode(encoding))  # before the appenders return and wake their streams
+        raw_conflicts = result.get_value(0, 3)
+        conflicts = {} if raw_conflicts is None else _decode(raw_conflicts)
         outcomes: list[Outcome] = []
-        for batch, first, actual in zip(group, firsts, actuals, strict=True):
+        for index, (batch, first, actual) in enumerate(zip(group, firsts, actuals, strict=True), start=1):
             if first is None:
                 assert batch.condition is not None
-                outcomes.append(ConditionalAppendConflict(batch.condition.expected, actual))
+                outcomes.append(_conflict(batch.condition.expected, actual, conflicts.get(str(index), [])))
             else:
                 count = len(batch.events)
                 outcomes.append(AppendResult(first, first + count - 1, count))
@@ -420,6 +430,16 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         _sql.int_array(posting_terms),
         _sql.timestamp_array([batch.occurred_at for batch in group]),
     ]
+
+
+def _conflict(expected: int | None, actual: int | None, facts: list[list[Any]]) -> ConditionalAppendConflict:
+    """A conflict with the facts append_batches read: [seq, micros, type, payload] each, one more than the limit
+    when there were more."""
+    records = [
+        EventRecord(seq, _EPOCH + timedelta(microseconds=micros), event_type, payload)
+        for seq, micros, event_type, payload in facts[:CONFLICT_FACTS_LIMIT]
+    ]
+    return ConditionalAppendConflict(expected, actual, records, len(facts) > CONFLICT_FACTS_LIMIT)
 
 
 def _upper_bound(query: PreparedQuery) -> str:

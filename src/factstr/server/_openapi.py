@@ -347,6 +347,18 @@ _SCHEMAS: dict[str, Any] = {
             "message": {"type": "string", "description": "Human-readable; may change between versions."},
             "expected": {**_OPTIONAL_SEQ, "description": "Only with conditional_append_conflict."},
             "actual": {**_OPTIONAL_SEQ, "description": "Only with conditional_append_conflict."},
+            "facts": {
+                "type": "array",
+                "items": _ref("EventRecord"),
+                "description": (
+                    "Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, "
+                    "oldest first, at most 100, read in the transaction that found the conflict."
+                ),
+            },
+            "truncated": {
+                "type": "boolean",
+                "description": "Only with conditional_append_conflict: more facts than the 100 in `facts`.",
+            },
         },
     },
 }
@@ -412,7 +424,10 @@ _PATHS: dict[str, Any] = {
             "requestBody": _json_body("AppendIfRequest", "The events and the condition."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
-                "409": _error("`conditional_append_conflict`, with `expected` and `actual`: nothing committed."),
+                "409": _error(
+                    "`conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: "
+                    "nothing committed."
+                ),
                 **_errors(400, 401, 413, 415, 422, 503),
             },
         }

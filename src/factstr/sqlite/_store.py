@@ -24,6 +24,7 @@ from typing import Literal, NamedTuple, Self
 import msgspec
 
 from .._errors import (
+    CONFLICT_FACTS_LIMIT,
     AppendOutcomeUnknown,
     BackendError,
     ConditionalAppendConflict,
@@ -323,7 +324,7 @@ class SQLiteStore(EventStore):
                 # Sees the rows of the earlier batches of this group: they are in this transaction.
                 actual = self._context_version(connection, condition.filters, head)
                 if actual != condition.expected:
-                    outcomes.append(ConditionalAppendConflict(condition.expected, actual))
+                    outcomes.append(self._conflict(connection, condition, actual))
                     continue
             first = head + 1
             stamp = occurred_at if batch.occurred_at is None else batch.occurred_at
@@ -339,6 +340,23 @@ class SQLiteStore(EventStore):
             head = first + count - 1
             outcomes.append(AppendResult(first, head, count))
         return outcomes
+
+    def _conflict(
+        self, connection: sqlite3.Connection, condition: Condition, actual: int | None
+    ) -> ConditionalAppendConflict:
+        """The conflict with the context's facts in (expected, actual], read in the transaction that found it."""
+        plan = self._plan(connection, condition.filters)
+        reader = _RecordReader(condition.filters)
+        facts: list[EventRecord] = []
+        low, high = condition.expected or 0, actual or 0
+        for row in self._walk(connection, plan, low, high, False, min(CONFLICT_FACTS_LIMIT + 1, _MAX_CHUNK)):
+            record = reader.record(row)
+            if record is not None:
+                facts.append(record)
+                if len(facts) > CONFLICT_FACTS_LIMIT:
+                    break
+        truncated = len(facts) > CONFLICT_FACTS_LIMIT
+        return ConditionalAppendConflict(condition.expected, actual, facts[:CONFLICT_FACTS_LIMIT], truncated)
 
     @staticmethod
     def _rollback(connection: sqlite3.Connection) -> None:

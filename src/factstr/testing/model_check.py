@@ -120,6 +120,8 @@ def _run(backend_name: str, workdir: Path) -> None:
             except ConditionalAppendConflict as conflict:
                 assert stale, "append_if conflicted although the context was unchanged"
                 assert (conflict.expected, conflict.actual) == (expected, actual)
+                after_expected = [number for number in every if number > (expected or 0)]
+                assert [record.sequence_number for record in conflict.facts] == after_expected
                 return
             assert not stale, "append_if committed on a stale context version"
             self.model.events.extend((e.event_type, e.payload) for e in events)

@@ -492,6 +492,10 @@ export interface components {
             expected?: number | null;
             /** @description Only with conditional_append_conflict. */
             actual?: number | null;
+            /** @description Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, oldest first, at most 100, read in the transaction that found the conflict. */
+            facts?: components["schemas"]["EventRecord"][];
+            /** @description Only with conditional_append_conflict: more facts than the 100 in `facts`. */
+            truncated?: boolean;
         };
     };
     responses: never;
@@ -640,7 +644,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `conditional_append_conflict`, with `expected` and `actual`: nothing committed. */
+            /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -3,11 +3,12 @@ changed, and idempotent appends (see docs/contract.md)."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import pytest
 
-from ..._errors import InvalidInput
+from ..._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, InvalidInput
 from ..._model import EventQuery
 from ..._store import EventStore
 from .._helpers import Recorder, event, numbers, query, seed
@@ -112,6 +113,60 @@ def test_bad_max_sequence_number_is_invalid_input(store: EventStore, bad: object
     """C9.2, C7: max_sequence_number follows the rule of every sequence number."""
     with pytest.raises(InvalidInput, match="max_sequence_number"):
         store.query(EventQuery(max_sequence_number=bad))  # type: ignore[arg-type]
+
+
+# --- C9.3 conflicts that say what changed -----------------------------------------------------------------
+
+
+def test_conflict_carries_the_context_facts_committed_after_the_expected_version(store: EventStore) -> None:
+    """C9.3: the facts in (expected, actual], oldest first, as a query returns them; nothing cut."""
+    seed(store)
+    account_a = query(predicates=[{"account": "a"}])  # matches 1, 3, 5
+    with pytest.raises(ConditionalAppendConflict) as raised:
+        store.append_if([event("withdrawn", {"account": "a"})], account_a, 1)
+    conflict = raised.value
+    assert (conflict.expected, conflict.actual, conflict.truncated) == (1, 5, False)
+    assert conflict.facts == store.query(query(predicates=[{"account": "a"}], min_sequence_number=1)).event_records
+    assert numbers(conflict.facts) == [3, 5]
+    with pytest.raises(ConditionalAppendConflict) as from_nothing:
+        store.append_if([event("withdrawn", {"account": "a"})], account_a, None)
+    assert numbers(from_nothing.value.facts) == [1, 3, 5]
+    assert store.head() == 5
+
+
+def test_conflict_facts_are_empty_when_the_version_is_not_above_the_expected_one(store: EventStore) -> None:
+    """C9.3: an expected version above the actual one (or a context with no facts) has nothing to show."""
+    seed(store)
+    with pytest.raises(ConditionalAppendConflict) as ahead:
+        store.append_if([event("x")], query(predicates=[{"account": "a"}]), 9)
+    assert (ahead.value.actual, ahead.value.facts, ahead.value.truncated) == (5, [], False)
+    with pytest.raises(ConditionalAppendConflict) as empty:
+        store.append_if([event("x")], query(types=["never-seen"]), 2)
+    assert (empty.value.actual, empty.value.facts, empty.value.truncated) == (None, [], False)
+
+
+def test_conflict_facts_stop_at_the_limit_and_say_so(store: EventStore) -> None:
+    """C9.3: at most CONFLICT_FACTS_LIMIT facts, the oldest, and truncated tells that more were committed."""
+    many = CONFLICT_FACTS_LIMIT + 3
+    store.append([event("tick", {"n": n}) for n in range(many)])
+    store.append([event("tock")])
+    with pytest.raises(ConditionalAppendConflict) as raised:
+        store.append_if([event("tick")], query(types=["tick"]), 2)
+    conflict = raised.value
+    assert (conflict.actual, conflict.truncated) == (many, True)
+    assert numbers(conflict.facts) == list(range(3, 3 + CONFLICT_FACTS_LIMIT))
+    with pytest.raises(ConditionalAppendConflict) as exactly:
+        store.append_if([event("tick")], query(types=["tick"]), 3)
+    assert (len(exactly.value.facts), exactly.value.truncated) == (CONFLICT_FACTS_LIMIT, False)
+
+
+def test_conflict_with_facts_survives_pickling(store: EventStore) -> None:
+    """C9.3: a conflict crosses process boundaries (multiprocessing, task queues) with its facts."""
+    seed(store)
+    with pytest.raises(ConditionalAppendConflict) as raised:
+        store.append_if([event("x")], query(types=["closed"]), None)
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert (copy.expected, copy.actual, copy.facts, copy.truncated) == (None, 5, raised.value.facts, False)
 
 
 __all__ = sorted(name for name in dict(globals()) if name.startswith("test_"))
