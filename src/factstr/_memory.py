@@ -18,12 +18,12 @@ from typing import TypeAlias
 
 import msgspec
 
-from ._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, DurableStreamActive
+from ._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, DurableStreamActive, InvalidInput
 from ._matching import Filters, filter_matches, payload_leaves
 from ._model import JSON, AppendResult, EventRecord, QueryResult
-from ._store import Condition, EventStore, Scan, StoredCursor
+from ._store import Condition, EventStore, Scan, StoredCursor, replayed
 from ._streams import SAFETY_POLL_SECONDS
-from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
+from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, Idempotency, PreparedEvent, PreparedQuery
 
 _decode = msgspec.json.decode
 _EMPTY = array("q")
@@ -70,6 +70,8 @@ class MemoryStore(EventStore):
         self._by_type: dict[str, array[int]] = {}
         self._by_term: dict[int, array[int]] = {}
         self._cursors: dict[str, tuple[str, int]] = {}
+        # Idempotency keys of appended batches: the digest of their events, their first and last number.
+        self._keys: dict[str, tuple[str, int, int]] = {}
         self._holds: set[str] = set()
         self._holds_lock = threading.Lock()
 
@@ -79,10 +81,22 @@ class MemoryStore(EventStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         term_sets = [_terms(event.payload) for event in events]
         with self._lock:
+            if idempotency is not None:
+                known = self._keys.get(idempotency.key)
+                if known is not None:
+                    outcome = replayed(idempotency, *known)
+                    if isinstance(outcome, InvalidInput):
+                        raise outcome
+                    return outcome
             if condition is not None:
                 actual = self._context_version(condition.filters)
                 if actual != condition.expected:
@@ -106,6 +120,8 @@ class MemoryStore(EventStore):
                         postings = self._by_term[term] = array("q")
                     postings.append(sequence)
                 sequence += 1
+            if idempotency is not None:
+                self._keys[idempotency.key] = (idempotency.digest, first, sequence - 1)
             return AppendResult(first, sequence - 1, len(events))
 
     def _conflict(self, condition: Condition, actual: int | None) -> ConditionalAppendConflict:

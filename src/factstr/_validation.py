@@ -10,6 +10,7 @@ docs/concepts.md, "Limits") keep every query cheap on every store; bench/limits.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -58,6 +59,19 @@ class PreparedEvent(NamedTuple):
     event_type: str
     payload: JSON
     payload_json: str
+
+
+class Idempotency(NamedTuple):
+    """A validated idempotency key and the digest of the events it was given with (their types and payloads)."""
+
+    key: str
+    digest: str
+
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+# Letters, digits and - _ . : ~ + / = : UUIDs, ULIDs, base64 and "order-17:attempt" fit, and every one travels
+# unchanged in an HTTP header.
+_IDEMPOTENCY_KEY = re.compile(f"[A-Za-z0-9_.:~+/=-]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}")
 
 
 class PreparedQuery(NamedTuple):
@@ -191,6 +205,28 @@ def check_events(events: object, max_payload_bytes: int) -> list[PreparedEvent]:
             )
         prepared.append(PreparedEvent(event_type, event.payload, payload_json.decode()))
     return prepared
+
+
+def check_idempotency_key(key: object, events: list[PreparedEvent]) -> Idempotency | None:
+    """Validate an optional idempotency key and pair it with the digest of the validated ``events``.
+
+    The digest covers each event's type and its payload as compact JSON, in order, so a retry of the same
+    batch has the same digest and another batch under the same key does not.
+    """
+    if key is None:
+        return None
+    if type(key) is not str:
+        raise InvalidInput(f"idempotency_key must be a str or None, got {_kind(key)}")
+    if _IDEMPOTENCY_KEY.fullmatch(key) is None:
+        raise InvalidInput(
+            f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, each a letter, a digit or one "
+            "of - _ . : ~ + / ="
+        )
+    digest = hashlib.sha256()
+    for event in events:
+        digest.update(_encode([event.event_type, msgspec.Raw(event.payload_json.encode())]))
+        digest.update(b"\n")
+    return Idempotency(key, digest.hexdigest())
 
 
 def check_import_batch(records: object) -> tuple[list[NewEvent], datetime, int]:

@@ -130,14 +130,22 @@ class Transport:
         with self._lock:
             self._connections.discard(connection)
 
-    def request(self, method: str, path: str, body: Any = None, *, unsure_if_lost: bool = False) -> bytes:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        unsure_if_lost: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
         """Send a request and return the answer's body (empty for 204); raise the mapped error.
 
         ``unsure_if_lost``: the request changes the log, so a connection lost after sending it leaves the
-        outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError.
+        outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError. ``headers`` are sent as well.
         """
         data = None if body is None else msgspec.json.encode(body)
-        headers = dict(self.headers)
+        headers = {**self.headers, **(headers or {})}
         if data is not None:
             headers["Content-Type"] = "application/json"
         connection = self._connection()

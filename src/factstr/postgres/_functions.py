@@ -377,10 +377,13 @@ CREATE FUNCTION {schema}.append_batches(
     posting_events integer[],
     posting_terms bigint[],
     occurred_ats timestamptz[],
+    idempotency_keys text[],
+    digests text[],
     OUT first_numbers bigint[],
     OUT actual_versions bigint[],
     OUT notified text,
-    OUT conflicts jsonb
+    OUT conflicts jsonb,
+    OUT replays jsonb
 )
 LANGUAGE plpgsql
 """
@@ -395,7 +398,11 @@ AS $body$
 -- checked. occurred_ats[i] is NULL (stamp the commit time)
 -- or, for an imported batch, the time it was first committed. first_numbers[i] is the batch's first number, or
 -- NULL when its condition failed, and then actual_versions[i] is the context's version and conflicts -> 'i' (when
--- the version is above the expected one) the context's facts after the expected version (conflict_facts).
+-- the version is above the expected one) the context's facts after the expected version (with_conflict_facts).
+-- idempotency_keys is NULL when no batch has a key; else idempotency_keys[i] is NULL or the key of batch i, and
+-- digests[i] the digest of its events. A key already stored decides first, whatever the condition: the batch is
+-- not written, first_numbers[i] stays NULL and replays -> 'i' is [digest, first, last] of the stored batch (the
+-- store compares the digests). A batch committed with a key stores it in this transaction.
 -- notified is the message
 -- sent to the store's channel at commit: the new head, then, when every committed batch is small enough, the
 -- first committed number and the committed batches themselves, "head first [[micros,[[type,payload],...]],...]"
@@ -425,6 +432,7 @@ DECLARE
     body text;
     bodies text := '';
     complete boolean := true;  -- every committed batch so far has its body in bodies
+    known record;
 BEGIN
     first_numbers := array_fill(NULL::bigint, ARRAY[batch_count]);
     actual_versions := first_numbers;
@@ -455,7 +463,9 @@ BEGIN
             END IF;
             actual_versions[batch] := versions[batch];
             IF versions[batch] IS DISTINCT FROM expected[batch] THEN
-                pending := pending - 1;
+                IF idempotency_keys IS NULL OR idempotency_keys[batch] IS NULL THEN
+                    pending := pending - 1;  -- a batch with a key waits for the lock: its key may decide first
+                END IF;
                 conflicts := with_conflict_facts(conflicts, batch, specs[batch], expected[batch], versions[batch]);
             END IF;
         END LOOP;
@@ -470,6 +480,22 @@ BEGIN
     next_number := head_before + 1;
     FOR batch IN 1 .. batch_count LOOP
         size := batch_sizes[batch];
+        IF idempotency_keys IS NOT NULL AND idempotency_keys[batch] IS NOT NULL THEN
+            -- A later statement than the lock: it sees every key committed before it, and those of this group's
+            -- earlier batches, so of two appends with one key exactly one writes.
+            SELECT k.digest, k.first_seq, k.last_seq INTO known
+            FROM idempotency_keys AS k WHERE k.key = idempotency_keys[batch];
+            IF FOUND THEN
+                replays := coalesce(replays, '{{}}'::jsonb) || jsonb_build_object(
+                    batch::text, jsonb_build_array(known.digest, known.first_seq, known.last_seq)
+                );
+                actual_versions[batch] := NULL;
+                conflicts := conflicts - batch::text;
+                event_offset := event_offset + size;
+                posting_offset := posting_offset + posting_counts[batch];
+                CONTINUE;
+            END IF;
+        END IF;
         IF specs IS NOT NULL AND specs[batch] IS NOT NULL THEN
             IF versions[batch] IS DISTINCT FROM expected[batch] THEN
                 event_offset := event_offset + size;
@@ -518,6 +544,10 @@ BEGIN
         ELSIF complete THEN
             body := '[' || round(extract(epoch FROM committed_at) * 1000000)::bigint || ',[' || body || ']]';
             bodies := CASE WHEN bodies = '' THEN body ELSE bodies || ',' || body END;
+        END IF;
+        IF idempotency_keys IS NOT NULL AND idempotency_keys[batch] IS NOT NULL THEN
+            INSERT INTO idempotency_keys (key, digest, first_seq, last_seq)
+            VALUES (idempotency_keys[batch], digests[batch], next_number, next_number + size - 1);
         END IF;
         first_numbers[batch] := next_number;
         next_number := next_number + size;

@@ -282,14 +282,24 @@ _V2: tuple[Step, ...] = (
     _functions_v2.APPEND_BATCHES,
 )
 
-# Version 3: every walk takes an upper bound (queries "as of" a number), and a conflict returns the context's facts
-# after the expected version. The functions of version 2 are dropped,
+# Version 3: every walk takes an upper bound (queries "as of" a number), a conflict returns the context's facts
+# after the expected version, and appends may carry idempotency keys. The functions of version 2 are dropped,
 # not replaced in place, for the reason given at version 2.
 _V3: tuple[Step, ...] = (
     "DROP FUNCTION {schema}.append_batches("
     "integer[], integer[], jsonb[], bigint[], bigint[], text[], bigint[], jsonb[], integer[], bigint[], timestamptz[])",
     "DROP FUNCTION {schema}.matching_events(jsonb, bigint, bigint, boolean)",
     "DROP FUNCTION {schema}.context_version(jsonb, bigint)",
+    # Idempotency keys (C9.4): one row per batch appended with a key, written in the batch's transaction under the
+    # head lock; the digest of its events and its range of numbers. Kept forever.
+    """
+    CREATE TABLE {schema}.idempotency_keys (
+        key text PRIMARY KEY,
+        digest text NOT NULL,
+        first_seq bigint NOT NULL,
+        last_seq bigint NOT NULL
+    )
+    """,
     _functions.CONTEXT_VERSION,
     _functions.MATCHING_EVENTS,
     _functions.CONFLICT_FACTS,

@@ -17,9 +17,9 @@ from datetime import datetime
 # One round trip per group of batches: the function evaluates the conditions, locks the head row, inserts the
 # events and their postings, moves the head and notifies, and the statement commits on its own (autocommit).
 APPEND_BATCHES = (
-    "SELECT first_numbers, actual_versions, notified, conflicts FROM {schema}.append_batches("
+    "SELECT first_numbers, actual_versions, notified, conflicts, replays FROM {schema}.append_batches("
     "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::jsonb[],"
-    " $9::integer[], $10::bigint[], $11::timestamptz[])"
+    " $9::integer[], $10::bigint[], $11::timestamptz[], $12::text[], $13::text[])"
 )
 
 

@@ -31,9 +31,9 @@ from .._errors import (
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, EventStore, Scan, StoredCursor
+from .._store import Condition, EventStore, Scan, StoredCursor, replayed
 from .._streams import SAFETY_POLL_SECONDS
-from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, MAX_SEQUENCE_NUMBER, PreparedEvent, PreparedQuery
+from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, MAX_SEQUENCE_NUMBER, Idempotency, PreparedEvent, PreparedQuery
 from . import _prepared, _sql
 from ._connection import connect, open_pool, parse_target, translate, translate_errors
 from ._holds import Holds, PostgresHold
@@ -73,6 +73,7 @@ class _Batch(NamedTuple):
     spec: str | None  # the condition's context spec
     seen_head: int | None  # the head at which a query found the context at the expected version
     occurred_at: datetime | None  # only for an imported batch
+    idempotency: Idempotency | None
 
 
 class PostgresStore(EventStore):
@@ -139,15 +140,26 @@ class PostgresStore(EventStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         # Prepared by the appending thread, before it queues: the leader of a group only assembles parameters,
         # and a value that cannot be hashed fails its own append only.
-        result = self._committer.append(self._batch(events, condition, occurred_at))
+        result = self._committer.append(self._batch(events, condition, occurred_at, idempotency))
         self._statistics.note_head(result.last_sequence_number)
         return result
 
-    def _batch(self, events: list[PreparedEvent], condition: Condition | None, occurred_at: datetime | None) -> _Batch:
+    def _batch(
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        occurred_at: datetime | None,
+        idempotency: Idempotency | None,
+    ) -> _Batch:
         """One append for the group committer: its events' keys and terms, its condition's spec, and the head at
         which a query found the context at the expected version, if one just did."""
         try:
@@ -163,7 +175,7 @@ class PostgresStore(EventStore):
             known = self._versions.get(spec)
             if known is not None and known[0] == condition.expected:
                 seen_head = known[1]
-        return _Batch(events, type_keys, terms, condition, spec, seen_head, occurred_at)
+        return _Batch(events, type_keys, terms, condition, spec, seen_head, occurred_at, idempotency)
 
     def _refresh_statistics(self) -> None:
         with self._pool.connection() as conn:
@@ -202,9 +214,15 @@ class PostgresStore(EventStore):
             self._window.add(notified.decode(encoding))  # before the appenders return and wake their streams
         raw_conflicts = result.get_value(0, 3)
         conflicts = {} if raw_conflicts is None else _decode(raw_conflicts)
+        raw_replays = result.get_value(0, 4)
+        replays = {} if raw_replays is None else _decode(raw_replays)
         outcomes: list[Outcome] = []
         for index, (batch, first, actual) in enumerate(zip(group, firsts, actuals, strict=True), start=1):
-            if first is None:
+            known = replays.get(str(index))
+            if known is not None:
+                assert batch.idempotency is not None
+                outcomes.append(replayed(batch.idempotency, *known))
+            elif first is None:
                 assert batch.condition is not None
                 outcomes.append(_conflict(batch.condition.expected, actual, conflicts.get(str(index), [])))
             else:
@@ -393,6 +411,8 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
     specs: list[str | None] = []
     expected: list[int | None] = []
     seen_heads: list[int | None] = []
+    keys: list[str | None] = []
+    digests: list[str | None] = []
     event_types: list[str] = []
     type_keys: list[int] = []
     payloads: list[str] = []
@@ -403,6 +423,8 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         sizes.append(len(batch.events))
         specs.append(batch.spec)
         seen_heads.append(batch.seen_head)
+        keys.append(None if batch.idempotency is None else batch.idempotency.key)
+        digests.append(None if batch.idempotency is None else batch.idempotency.digest)
         if batch.condition is not None:
             conditional = True
             expected.append(batch.condition.expected)
@@ -429,6 +451,8 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         _sql.int_array(posting_events),
         _sql.int_array(posting_terms),
         _sql.timestamp_array([batch.occurred_at for batch in group]),
+        _sql.text_array(keys) if any(keys) else None,
+        _sql.text_array(digests) if any(keys) else None,
     ]
 
 

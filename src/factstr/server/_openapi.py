@@ -401,6 +401,18 @@ _NAME_PARAMETER = {
     ),
     "schema": {"type": "string"},
 }
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's "
+        "AppendResult and nothing is written (whatever the condition says now); the same key with other events "
+        "is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` "
+        "(else 422). Keys are kept forever."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:~+/=-]{1,128}$"},
+}
 _STREAM_ID_PARAMETER = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SSE = {"text/event-stream": {"schema": {"type": "string"}}}
 
@@ -410,6 +422,7 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "append",
             "summary": "Commit events atomically as one batch (C4).",
+            "parameters": [_IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": _json_body("AppendRequest", "The events of one batch."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
@@ -421,6 +434,7 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "appendIf",
             "summary": "Commit only if the context's current version is the expected one (C5).",
+            "parameters": [_IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": _json_body("AppendIfRequest", "The events and the condition."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),

@@ -35,9 +35,15 @@ from .._errors import (
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters, query_matches
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, EventStore, Scan, StoredCursor
+from .._store import Condition, EventStore, Scan, StoredCursor, replayed
 from .._streams import SAFETY_POLL_SECONDS
-from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery, check_positive_number
+from .._validation import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    Idempotency,
+    PreparedEvent,
+    PreparedQuery,
+    check_positive_number,
+)
 from . import _holds, _schema, _sql
 from ._connections import ReaderPool, open_connection
 from ._terms import payload_document
@@ -77,6 +83,7 @@ class _Batch(NamedTuple):
     documents: list[str]
     condition: Condition | None
     occurred_at: int | None  # microseconds since the epoch, only for an imported batch
+    idempotency: Idempotency | None
 
 
 # SQLite result codes that say the database (not a batch) failed: retrying the batches one by one cannot help,
@@ -232,12 +239,17 @@ class SQLiteStore(EventStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         micros = None if occurred_at is None else (occurred_at - _EPOCH) // timedelta(microseconds=1)
         # Hashing happens in the caller's thread, before the batch waits for the writer.
         documents = [payload_document(event.payload) for event in events]
-        return self._committer.append(_Batch(events, documents, condition, micros))
+        return self._committer.append(_Batch(events, documents, condition, micros, idempotency))
 
     def _commit_group(self, group: list[_Batch]) -> list[Outcome]:
         """Commit a group of appends in one transaction; return each one's result or its own error.
@@ -319,6 +331,14 @@ class SQLiteStore(EventStore):
         occurred_at = time.time_ns() // 1000
         outcomes: list[Outcome] = []
         for batch in group:
+            idempotency = batch.idempotency
+            if idempotency is not None:
+                # A key the log holds decides before the condition: the retry of a committed batch returns its
+                # result even when its condition would fail now.
+                known = connection.execute(_sql.SELECT_IDEMPOTENCY_KEY, (idempotency.key,)).fetchone()
+                if known is not None:
+                    outcomes.append(replayed(idempotency, *known))
+                    continue
             condition = batch.condition
             if condition is not None:
                 # Sees the rows of the earlier batches of this group: they are in this transaction.
@@ -338,6 +358,8 @@ class SQLiteStore(EventStore):
             )
             connection.executemany(_sql.INSERT_TERMS, enumerate(batch.documents, first))
             head = first + count - 1
+            if idempotency is not None:
+                connection.execute(_sql.INSERT_IDEMPOTENCY_KEY, (idempotency.key, idempotency.digest, first, head))
             outcomes.append(AppendResult(first, head, count))
         return outcomes
 

@@ -11,6 +11,7 @@ import pytest
 from ..._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, InvalidInput
 from ..._model import EventQuery
 from ..._store import EventStore
+from .._backends import Backend
 from .._helpers import Recorder, event, numbers, query, seed
 
 # --- C9.1 the head in the query's snapshot -----------------------------------------------------------------
@@ -167,6 +168,111 @@ def test_conflict_with_facts_survives_pickling(store: EventStore) -> None:
         store.append_if([event("x")], query(types=["closed"]), None)
     copy = pickle.loads(pickle.dumps(raised.value))
     assert (copy.expected, copy.actual, copy.facts, copy.truncated) == (None, 5, raised.value.facts, False)
+
+
+# --- C9.4 idempotent appends ------------------------------------------------------------------------------
+
+
+def test_append_with_a_known_idempotency_key_returns_the_original_result_and_writes_nothing(store: EventStore) -> None:
+    """C9.4: the retry of a committed batch gets the same numbers; the log holds the batch once."""
+    store.append([event("before")])
+    batch = [event("paid", {"order": 17}), event("shipped", {"order": 17})]
+    first = store.append(batch, idempotency_key="order-17:payment")
+    store.append([event("after")])
+    again = store.append(batch, idempotency_key="order-17:payment")
+    assert again == first == store.append(list(batch), idempotency_key="order-17:payment")
+    assert (first.first_sequence_number, first.last_sequence_number, first.committed_count) == (2, 3, 2)
+    assert store.head() == 4
+    assert [r.event_type for r in store.query(EventQuery()).event_records] == ["before", "paid", "shipped", "after"]
+
+
+def test_known_idempotency_key_wins_over_a_condition_that_would_now_conflict(store: EventStore) -> None:
+    """C9.4: append_if with a known key returns the original result, before the condition is looked at."""
+    context = query(types=["reserved"], predicates=[{"seat": "4A"}])
+    first = store.append_if([event("reserved", {"seat": "4A"})], context, None, idempotency_key="seat-4A")
+    again = store.append_if([event("reserved", {"seat": "4A"})], context, None, idempotency_key="seat-4A")
+    assert again == first
+    assert store.head() == 1
+    with pytest.raises(ConditionalAppendConflict):
+        store.append_if([event("reserved", {"seat": "4A"})], context, None, idempotency_key="seat-4A-bis")
+    assert store.head() == 1
+
+
+def test_a_conflict_stores_no_idempotency_key(store: EventStore) -> None:
+    """C9.4: only a committed batch keeps its key; after a conflict the same key may commit."""
+    store.append([event("reserved", {"seat": "1"})])
+    context = query(types=["reserved"])
+    with pytest.raises(ConditionalAppendConflict):
+        store.append_if([event("reserved", {"seat": "2"})], context, None, idempotency_key="k")
+    committed = store.append_if([event("reserved", {"seat": "2"})], context, 1, idempotency_key="k")
+    assert committed.first_sequence_number == 2
+
+
+def test_same_idempotency_key_with_other_events_is_invalid_input(store: EventStore) -> None:
+    """C9.4: a key names one batch; other events under it are refused and nothing is committed."""
+    store.append([event("paid", {"order": 1})], idempotency_key="order-1")
+    for other in (
+        [event("paid", {"order": 2})],
+        [event("refunded", {"order": 1})],
+        [event("paid", {"order": 1}), event("paid", {"order": 1})],
+    ):
+        with pytest.raises(InvalidInput, match="idempotency key"):
+            store.append(other, idempotency_key="order-1")
+    with pytest.raises(InvalidInput, match="idempotency key"):
+        store.append_if([event("paid", {"order": 2})], query(types=["paid"]), 1, idempotency_key="order-1")
+    assert store.head() == 1
+
+
+@pytest.mark.parametrize("bad", ["", "a" * 129, "has space", "tab\t", "é", "new\nline", 17, b"bytes"])
+def test_bad_idempotency_key_is_invalid_input(store: EventStore, bad: object) -> None:
+    """C9.4, C7: 1 to 128 letters, digits or - _ . : ~ + / =; anything else is refused before anything is written."""
+    with pytest.raises(InvalidInput, match="idempotency_key"):
+        store.append([event("x")], idempotency_key=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="idempotency_key"):
+        store.append_if([event("x")], query(), None, idempotency_key=bad)  # type: ignore[arg-type]
+    assert store.head() is None
+
+
+def test_every_allowed_idempotency_key_character_is_accepted(store: EventStore) -> None:
+    """C9.4: UUIDs, base64 and the documented punctuation are keys."""
+    for key in ("3f2b8a0e-5c1d-4f7a-9b2e-0c6d1e2f3a4b", "aGVsbG8+/w==", "a_b.c:d~e", "Z" * 128):
+        first = store.append([event("k", {"key": key})], idempotency_key=key)
+        assert store.append([event("k", {"key": key})], idempotency_key=key) == first
+
+
+def test_concurrent_appends_with_one_idempotency_key_commit_once(store: EventStore) -> None:
+    """C9.4: appends racing with the same key (grouped into one commit or not) write the batch once."""
+    barrier = threading.Barrier(8)
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def appender() -> None:
+        barrier.wait()
+        result = store.append([event("once", {"n": 1}), event("once", {"n": 2})], idempotency_key="race")
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=appender) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 8 and len(set(map(repr, results))) == 1
+    assert store.head() == 2
+
+
+def test_idempotency_keys_are_shared_by_every_handle_and_survive_reopening(backend: Backend) -> None:
+    """C9.4: a key is stored with the log, so another handle (another process) and a reopened store know it."""
+    if not backend.persistent:
+        pytest.skip("a memory store's keys live as long as the store object")
+    store = backend.open()
+    first = store.append([event("paid")], idempotency_key="kept")
+    other = backend.open()
+    assert other.append([event("paid")], idempotency_key="kept") == first
+    store.close()
+    reopened = backend.open()
+    assert reopened.append([event("paid")], idempotency_key="kept") == first
+    assert reopened.head() == 1
 
 
 __all__ = sorted(name for name in dict(globals()) if name.startswith("test_"))
