@@ -3,7 +3,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { ConditionalAppendConflict, type EventQuery, FactstrClient, InvalidInput } from "@factstr/client";
+import {
+  AppendOutcomeUnknown,
+  ConditionalAppendConflict,
+  type EventQuery,
+  FactstrClient,
+  InvalidInput,
+} from "@factstr/client";
 import { TestServer, unique } from "./server.js";
 
 let server: TestServer;
@@ -92,5 +98,65 @@ describe("conflicts that say what changed (C9.3)", () => {
     );
     const { event_records } = await client.query(ofType(type, { min_sequence_number: first.last_sequence_number }));
     assert.deepEqual(error.facts, event_records);
+  });
+});
+
+/** A fetch that lets the server answer, reads the answer, then fails as a lost connection (`count` times). */
+function losingAnswers(count: number): { fetch: typeof globalThis.fetch; sent: () => number } {
+  let sent = 0;
+  let toLose = count;
+  const fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const response = await globalThis.fetch(input, init);
+    sent += 1;
+    if (toLose > 0) {
+      toLose -= 1;
+      await response.text(); // the server committed and answered; the answer is lost on the way
+      throw new TypeError("fetch failed", { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) });
+    }
+    return response;
+  };
+  return { fetch, sent: () => sent };
+}
+
+describe("idempotent appends (C9.4)", () => {
+  test("a known key returns the original result and writes nothing, also when the condition would conflict", async () => {
+    const type = unique("paid");
+    const key = unique("order");
+    const first = await client.append([{ event_type: type, payload: 1 }], { idempotencyKey: key });
+    const again = await client.appendIf([{ event_type: type, payload: 1 }], ofType(type), null, { idempotencyKey: key });
+    assert.deepEqual(again, first);
+    assert.equal((await client.query(ofType(type))).event_records.length, 1);
+  });
+
+  test("the same key with other events, or a key that breaks the rule, is InvalidInput", async () => {
+    const type = unique("paid");
+    const key = unique("order");
+    await client.append([{ event_type: type, payload: 1 }], { idempotencyKey: key });
+    await assert.rejects(client.append([{ event_type: type, payload: 2 }], { idempotencyKey: key }), InvalidInput);
+    await assert.rejects(client.append([{ event_type: type, payload: 2 }], { idempotencyKey: "two words" }), InvalidInput);
+    await assert.rejects(client.append([{ event_type: type, payload: 2 }], { idempotencyKey: "" }), InvalidInput);
+    assert.equal((await client.query(ofType(type))).event_records.length, 1);
+  });
+
+  test("an append with a key whose answer was lost is sent again and committed once", async () => {
+    const lossy = losingAnswers(2);
+    const retrying = new FactstrClient({ baseUrl: server.url, timeoutMs: 10_000, fetch: lossy.fetch });
+    const type = unique("retried");
+    const result = await retrying.append([{ event_type: type, payload: 1 }], { idempotencyKey: unique("order") });
+    assert.equal(lossy.sent(), 3);
+    const { event_records } = await client.query(ofType(type));
+    assert.deepEqual(
+      event_records.map((r) => r.sequence_number),
+      [result.first_sequence_number],
+    );
+  });
+
+  test("an append without a key is never sent twice", async () => {
+    const lossy = losingAnswers(1);
+    const once = new FactstrClient({ baseUrl: server.url, timeoutMs: 10_000, fetch: lossy.fetch });
+    const type = unique("unkeyed");
+    await assert.rejects(once.append([{ event_type: type, payload: 1 }]), AppendOutcomeUnknown);
+    assert.equal(lossy.sent(), 1);
+    assert.equal((await client.query(ofType(type))).event_records.length, 1);
   });
 });

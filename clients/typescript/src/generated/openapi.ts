@@ -509,7 +509,10 @@ export interface operations {
     append: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -597,7 +600,10 @@ export interface operations {
     appendIf: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
