@@ -130,7 +130,8 @@ class BackendError(EventStoreError):
 class AppendOutcomeUnknown(BackendError):
     """Raised when the connection was lost while an append committed: it may or may not be in the log.
 
-    Never retry blindly (a retry could commit the batch twice): re-read the context, or use ``append_if``.
+    Never retry blindly (a retry could commit the batch twice): retry with the same ``idempotency_key``, or
+    re-read the context, or use ``append_if``.
     """
 
     __module__ = "factstr"
