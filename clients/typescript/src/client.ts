@@ -121,7 +121,11 @@ export class FactstrClient {
    * last attempt the caller gets AppendOutcomeUnknown, never a plain connection failure: an earlier attempt may
    * have committed.
    */
-  private async sendAppend(path: string, body: WritableValue, options: AppendOptions | undefined): Promise<AppendResult> {
+  private async sendAppend(
+    path: string,
+    body: WritableValue,
+    options: AppendOptions | undefined,
+  ): Promise<AppendResult> {
     const key = options?.idempotencyKey;
     if (key === undefined) {
       const text = await this.transport.request({ method: "POST", path, body, unsureIfLost: true }, options);

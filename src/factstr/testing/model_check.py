@@ -109,12 +109,21 @@ def _run(backend_name: str, workdir: Path) -> None:
             assert result.first_sequence_number == len(self.model.events) + 1
             self.model.events.extend((e.event_type, e.payload) for e in events)
 
-        @rule(events=st.lists(new_events, min_size=1, max_size=2), context=queries, stale=st.booleans())
-        def append_if(self, events: list[NewEvent], context: EventQuery, stale: bool) -> None:
+        @rule(
+            events=st.lists(new_events, min_size=1, max_size=2),
+            context=queries,
+            expectation=st.sampled_from(["current", "ahead", "behind"]),
+        )
+        def append_if(self, events: list[NewEvent], context: EventQuery, expectation: str) -> None:
             context = msgspec.structs.replace(context, max_sequence_number=None)  # a condition has no upper bound
             every = self.model.matching(context)
             actual = every[-1] if every else None
-            expected = (actual or 0) + 1 if stale else actual
+            expected = actual
+            if expectation == "ahead":
+                expected = (actual or 0) + 1
+            elif expectation == "behind" and every:
+                expected = every[-2] if len(every) >= 2 else None  # facts were committed since this version
+            stale = expected != actual
             try:
                 self.store.append_if(events, context, expected)
             except ConditionalAppendConflict as conflict:
@@ -122,6 +131,8 @@ def _run(backend_name: str, workdir: Path) -> None:
                 assert (conflict.expected, conflict.actual) == (expected, actual)
                 after_expected = [number for number in every if number > (expected or 0)]
                 assert [record.sequence_number for record in conflict.facts] == after_expected
+                for record in conflict.facts:
+                    assert (record.event_type, record.payload) == self.model.events[record.sequence_number - 1]
                 return
             assert not stale, "append_if committed on a stale context version"
             self.model.events.extend((e.event_type, e.payload) for e in events)
