@@ -64,12 +64,10 @@ def measure(store: EventStore, events: int, appends: int, repeat: int) -> dict[s
     prefix = uuid.uuid4().hex
     samples: dict[str, list[float]] = {"append": [], "append+key": [], "query@head": [], "query@half": []}
     for round_ in range(repeat):
+        keys = [f"{prefix}-{round_}-{i}" for i in range(appends)]
         samples["append"].append(per_call(appends, lambda i: store.append([NewEvent("noted", {"i": i})])))
         samples["append+key"].append(
-            per_call(
-                appends,
-                lambda i: store.append([NewEvent("noted", {"i": i})], idempotency_key=f"{prefix}-{round_}-{i}"),
-            )
+            per_call(appends, lambda i, keys=keys: store.append([NewEvent("noted", {"i": i})], idempotency_key=keys[i]))
         )
         samples["query@head"].append(per_call(appends, lambda i: store.query(at_head)))
         samples["query@half"].append(per_call(appends, lambda i: store.query(as_of_half)))
