@@ -65,10 +65,12 @@ def measure(store: EventStore, events: int, appends: int, repeat: int) -> dict[s
     samples: dict[str, list[float]] = {"append": [], "append+key": [], "query@head": [], "query@half": []}
     for round_ in range(repeat):
         keys = [f"{prefix}-{round_}-{i}" for i in range(appends)]
+
+        def keyed(index: int, keys: list[str] = keys) -> object:
+            return store.append([NewEvent("noted", {"i": index})], idempotency_key=keys[index])
+
         samples["append"].append(per_call(appends, lambda i: store.append([NewEvent("noted", {"i": i})])))
-        samples["append+key"].append(
-            per_call(appends, lambda i, keys=keys: store.append([NewEvent("noted", {"i": i})], idempotency_key=keys[i]))
-        )
+        samples["append+key"].append(per_call(appends, keyed))
         samples["query@head"].append(per_call(appends, lambda i: store.query(at_head)))
         samples["query@half"].append(per_call(appends, lambda i: store.query(as_of_half)))
     return {name: median(values) for name, values in samples.items()}
