@@ -353,6 +353,11 @@ export interface components {
              * @default false
              */
             backwards: boolean;
+            /**
+             * @description Inclusive upper bound (null: none): the log as it was at that number, records and current_context_version alike. Refused (422) by append_if and streams.
+             * @default null
+             */
+            max_sequence_number: number | null;
         };
         /** @description A committed fact. */
         EventRecord: {
@@ -369,8 +374,10 @@ export interface components {
         QueryResult: {
             event_records: components["schemas"]["EventRecord"][];
             last_returned_sequence_number: number | null;
-            /** @description Highest matching number in the log, whatever min_sequence_number says. */
+            /** @description Highest matching number in the log, whatever min_sequence_number says (at or below max_sequence_number, when given). */
             current_context_version: number | null;
+            /** @description The log's head in the snapshot the records come from (null: empty log). */
+            head: number | null;
         };
         AppendRequest: {
             events: components["schemas"]["NewEvent"][];
@@ -485,6 +492,10 @@ export interface components {
             expected?: number | null;
             /** @description Only with conditional_append_conflict. */
             actual?: number | null;
+            /** @description Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, oldest first, at most 100, read in the transaction that found the conflict. */
+            facts?: components["schemas"]["EventRecord"][];
+            /** @description Only with conditional_append_conflict: more facts than the 100 in `facts`. */
+            truncated?: boolean;
         };
     };
     responses: never;
@@ -498,7 +509,10 @@ export interface operations {
     append: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -586,7 +600,10 @@ export interface operations {
     appendIf: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -633,7 +650,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `conditional_append_conflict`, with `expected` and `actual`: nothing committed. */
+            /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
             409: {
                 headers: {
                     [name: string]: unknown;
