@@ -23,6 +23,10 @@ Driver exceptions never escape: stores translate them at the boundary with ``rai
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from ._model import EventRecord
+
 
 class EventStoreError(Exception):
     """Base class of every error raised by FACTSTR."""
@@ -30,18 +34,38 @@ class EventStoreError(Exception):
     __module__ = "factstr"
 
 
+CONFLICT_FACTS_LIMIT = 100
+"""At most this many facts travel with a ConditionalAppendConflict (the oldest ones; ``truncated`` says so)."""
+
+
 class ConditionalAppendConflict(EventStoreError):
-    """Raised by ``append_if`` when the context's current version is not the expected one."""
+    """Raised by ``append_if`` when the context's current version is not the expected one.
+
+    ``facts`` are the context's facts committed after ``expected`` up to ``actual``, oldest first, read in the
+    transaction that found the conflict: the caller can decide again without another read. At most
+    :data:`CONFLICT_FACTS_LIMIT` come along; ``truncated`` is true when there were more (read the rest with a
+    query after the last one and up to ``actual``). Empty when ``actual`` is not above ``expected``.
+    """
 
     __module__ = "factstr"
 
-    def __init__(self, expected: int | None, actual: int | None) -> None:
+    def __init__(
+        self,
+        expected: int | None,
+        actual: int | None,
+        facts: Sequence[EventRecord] = (),
+        truncated: bool = False,
+    ) -> None:
         super().__init__(f"conditional append conflict: expected context version {expected!r}, actual {actual!r}")
         self.expected = expected
         self.actual = actual
+        self.facts: list[EventRecord] = list(facts)
+        self.truncated = truncated
 
-    def __reduce__(self) -> tuple[type[ConditionalAppendConflict], tuple[int | None, int | None]]:
-        return (ConditionalAppendConflict, (self.expected, self.actual))
+    def __reduce__(
+        self,
+    ) -> tuple[type[ConditionalAppendConflict], tuple[int | None, int | None, list[EventRecord], bool]]:
+        return (ConditionalAppendConflict, (self.expected, self.actual, self.facts, self.truncated))
 
 
 class DurableStreamActive(EventStoreError):
@@ -113,7 +137,8 @@ class BackendError(EventStoreError):
 class AppendOutcomeUnknown(BackendError):
     """Raised when the connection was lost while an append committed: it may or may not be in the log.
 
-    Never retry blindly (a retry could commit the batch twice): re-read the context, or use ``append_if``.
+    Never retry blindly (a retry could commit the batch twice): retry with the same ``idempotency_key``, or
+    re-read the context, or use ``append_if``.
     """
 
     __module__ = "factstr"

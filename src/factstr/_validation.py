@@ -10,6 +10,7 @@ docs/concepts.md, "Limits") keep every query cheap on every store; bench/limits.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -64,13 +65,32 @@ class PreparedEvent(NamedTuple):
     payload_json: str
 
 
+class Idempotency(NamedTuple):
+    """A validated idempotency key and the digest of the events it was given with (their types and payloads)."""
+
+    key: str
+    digest: str
+
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+# Letters, digits and - _ . : ~ + / = : UUIDs, ULIDs, base64 and "order-17:attempt" fit, and every one travels
+# unchanged in an HTTP header.
+_IDEMPOTENCY_KEY = re.compile(f"[A-Za-z0-9_.:~+/=-]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}")
+
+
 class PreparedQuery(NamedTuple):
-    """A validated query."""
+    """A validated query: records in ``(min_sequence_number, max_sequence_number]`` (``None``: no upper bound)."""
 
     filters: Filters
     min_sequence_number: int
     limit: int | None
     backwards: bool
+    max_sequence_number: int | None = None
+
+    def top(self, head: int) -> int:
+        """The highest number this query can see in a log whose head is ``head``."""
+        bound = self.max_sequence_number
+        return head if bound is None or bound > head else bound
 
 
 def _kind(value: object) -> str:
@@ -240,6 +260,28 @@ def check_events(events: object, max_payload_bytes: int) -> list[PreparedEvent]:
     return prepared
 
 
+def check_idempotency_key(key: object, events: list[PreparedEvent]) -> Idempotency | None:
+    """Validate an optional idempotency key and pair it with the digest of the validated ``events``.
+
+    The digest covers each event's type and its payload as compact JSON, in order, so a retry of the same
+    batch has the same digest and another batch under the same key does not.
+    """
+    if key is None:
+        return None
+    if type(key) is not str:
+        raise InvalidInput(f"idempotency_key must be a str or None, got {_kind(key)}")
+    if _IDEMPOTENCY_KEY.fullmatch(key) is None:
+        raise InvalidInput(
+            f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, each a letter, a digit or one "
+            "of - _ . : ~ + / ="
+        )
+    digest = hashlib.sha256()
+    for event in events:
+        digest.update(_encode([event.event_type, msgspec.Raw(event.payload_json.encode())]))
+        digest.update(b"\n")
+    return Idempotency(key, digest.hexdigest())
+
+
 def check_import_batch(records: object) -> tuple[list[NewEvent], datetime, int]:
     """Validate one exported batch: its events, its one commit time (as UTC), and its first sequence number."""
     if not isinstance(records, (list, tuple)):
@@ -395,7 +437,21 @@ def check_query(query: object, where: str = "query") -> PreparedQuery:
     limit = None if query.limit is None else check_sequence_number(query.limit, f"{where}.limit")
     if type(query.backwards) is not bool:
         raise InvalidInput(f"{where}.backwards must be a bool, got {_kind(query.backwards)}")
-    return PreparedQuery(filters, minimum, limit, query.backwards)
+    maximum = None
+    if query.max_sequence_number is not None:
+        maximum = check_sequence_number(query.max_sequence_number, f"{where}.max_sequence_number")
+    return PreparedQuery(filters, minimum, limit, query.backwards, maximum)
+
+
+def check_unbounded(query: PreparedQuery, where: str, use: str) -> Filters:
+    """Refuse a query with ``max_sequence_number`` where a bound in the past cannot help; return its filters.
+
+    A condition read "as of n" would let an append through although the context moved after n, and a stream
+    delivers what is committed from now on, which an upper bound would end at once.
+    """
+    if query.max_sequence_number is not None:
+        raise InvalidInput(f"{where}.max_sequence_number cannot be used in {use}; it bounds queries only")
+    return query.filters
 
 
 def check_durable_name(durable: object) -> str:

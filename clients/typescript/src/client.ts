@@ -3,7 +3,7 @@
  */
 
 import { BatchIterator } from "./batches.js";
-import { BackendError, EmptyAppend, InvalidInput, UnknownDurableStream } from "./errors.js";
+import { AppendOutcomeUnknown, BackendError, EmptyAppend, InvalidInput, UnknownDurableStream } from "./errors.js";
 import type { WritableValue } from "./json.js";
 import { type BatchHandler, EventStream, type StreamOptions, type StreamTarget } from "./stream.js";
 import { type CallOptions, type FetchFunction, Transport } from "./transport.js";
@@ -44,6 +44,21 @@ export interface FactstrClientOptions {
   /** A `fetch` to use instead of the global one. */
   readonly fetch?: FetchFunction;
 }
+
+/** Options of `append` and `appendIf`. */
+export interface AppendOptions extends CallOptions {
+  /**
+   * Makes a retry safe (C9.4): when the log holds a batch appended with this key, the server answers with that
+   * batch's result and writes nothing; the same key with other events is `InvalidInput`. With a key, an append
+   * whose outcome is unknown (the connection died, the timeout passed) is sent again, with the same key, a few
+   * times before `AppendOutcomeUnknown` is thrown. 1 to 128 letters, digits or `- _ . : ~ + / =`.
+   */
+  readonly idempotencyKey?: string;
+}
+
+/** Pauses between the attempts of an append with an idempotency key whose outcome is unknown, in milliseconds. */
+export const APPEND_RETRY_PAUSES_MS: readonly number[] = [50, 250, 1000];
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:~+/=-]{1,128}$/;
 
 /** Options of `streamAll` and `streamTo`. */
 export interface LiveStreamOptions extends StreamOptions {
@@ -155,14 +170,10 @@ export class FactstrClient {
    */
   async append<E extends readonly NewEvent<unknown>[]>(
     events: E & CheckedEvents<E>,
-    options?: CallOptions,
+    options?: AppendOptions,
   ): Promise<AppendResult> {
     checkEvents(events);
-    const text = await this.transport.request(
-      { method: "POST", path: "/append", body: { events: newEvents(events) }, unsureIfLost: true },
-      options,
-    );
-    return readAppendResult(parseAnswer(text, "append result"));
+    return this.sendAppend("/append", { events: newEvents(events) }, options);
   }
 
   /**
@@ -174,7 +185,7 @@ export class FactstrClient {
     events: E & CheckedEvents<E>,
     contextQuery: EventQuery,
     expectedContextVersion: SequenceNumberInput | null,
-    options?: CallOptions,
+    options?: AppendOptions,
   ): Promise<AppendResult> {
     checkEvents(events);
     const body = {
@@ -182,11 +193,43 @@ export class FactstrClient {
       context_query: eventQuery(contextQuery),
       expected_context_version: expectedContextVersion,
     };
-    const text = await this.transport.request(
-      { method: "POST", path: "/append_if", body, unsureIfLost: true },
-      options,
-    );
-    return readAppendResult(parseAnswer(text, "append result"));
+    return this.sendAppend("/append_if", body, options);
+  }
+
+  /**
+   * Send an append; with an idempotency key, send it again while its outcome is unknown. The server commits a
+   * key once, so a retry either commits the batch or answers with the result of the attempt that did. After the
+   * last attempt the caller gets AppendOutcomeUnknown, never a plain connection failure: an earlier attempt may
+   * have committed.
+   */
+  private async sendAppend(
+    path: string,
+    body: WritableValue,
+    options: AppendOptions | undefined,
+  ): Promise<AppendResult> {
+    const key = options?.idempotencyKey;
+    if (key === undefined) {
+      const text = await this.transport.request({ method: "POST", path, body, unsureIfLost: true }, options);
+      return readAppendResult(parseAnswer(text, "append result"));
+    }
+    if (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key)) {
+      throw new InvalidInput(
+        "idempotencyKey must be 1 to 128 characters, each a letter, a digit or one of - _ . : ~ + / =",
+      );
+    }
+    const spec = { method: "POST", path, body, unsureIfLost: true, headers: { "idempotency-key": key } } as const;
+    let unknown: AppendOutcomeUnknown | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return readAppendResult(parseAnswer(await this.transport.request(spec, options), "append result"));
+      } catch (error) {
+        if (error instanceof AppendOutcomeUnknown) unknown = error;
+        else if (unknown === undefined || !(error instanceof BackendError)) throw error;
+      }
+      const pause = APPEND_RETRY_PAUSES_MS[attempt];
+      if (pause === undefined || options?.signal?.aborted === true) throw unknown;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   /**

@@ -25,6 +25,7 @@
  */
 
 import type { components } from "./generated/openapi.js";
+import type { EventRecord } from "./types.js";
 
 /** The codes the server sends (openapi.json), plus the client's own for failures it detects itself. */
 export type ServerErrorCode = components["schemas"]["Error"]["code"];
@@ -50,12 +51,18 @@ export class FactstrError extends Error {
 
 type Options = { status?: number; cause?: unknown };
 
-/** Thrown by `appendIf` when the context's current version is not the expected one; nothing was committed. */
+/**
+ * Thrown by `appendIf` when the context's current version is not the expected one; nothing was committed.
+ * `facts` are the context's facts committed after `expected` up to `actual`, oldest first (at most 100;
+ * `truncated` is true when there were more), read in the transaction that found the conflict.
+ */
 export class ConditionalAppendConflict extends FactstrError {
   constructor(
     readonly expected: bigint | null,
     readonly actual: bigint | null,
     options: Options = {},
+    readonly facts: readonly EventRecord[] = [],
+    readonly truncated: boolean = false,
   ) {
     super(`conditional append conflict: expected context version ${expected}, actual ${actual}`, {
       ...options,
@@ -193,13 +200,20 @@ export class AppendOutcomeUnknown extends BackendError {
 /** The error an error answer of the server stands for. */
 export function errorFromAnswer(
   status: number,
-  body: { code: string; message: string; expected: bigint | null; actual: bigint | null },
+  body: {
+    code: string;
+    message: string;
+    expected: bigint | null;
+    actual: bigint | null;
+    facts: readonly EventRecord[];
+    truncated: boolean;
+  },
 ): FactstrError {
   const options = { status };
   const message = body.message;
   switch (body.code as ServerErrorCode) {
     case "conditional_append_conflict":
-      return new ConditionalAppendConflict(body.expected, body.actual, options);
+      return new ConditionalAppendConflict(body.expected, body.actual, options, body.facts, body.truncated);
     case "durable_stream_active":
       return new DurableStreamActive(message, options);
     case "invalid_input":

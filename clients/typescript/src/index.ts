@@ -5,6 +5,8 @@
 
 export { BatchIterator } from "./batches.js";
 export {
+  APPEND_RETRY_PAUSES_MS,
+  type AppendOptions,
   type CreateNamespaceOptions,
   type DurableStreamOptions,
   FactstrClient,

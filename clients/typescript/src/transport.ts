@@ -111,6 +111,8 @@ export interface RequestSpec {
   readonly body?: WritableValue;
   /** The request changes the log: a lost connection means "outcome unknown", not "failed". */
   readonly unsureIfLost?: boolean;
+  /** Headers sent besides the client's own (an append's `Idempotency-Key`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export class Transport {
@@ -153,7 +155,11 @@ export class Transport {
     try {
       const response = await this.fetch(this.url(spec.path), {
         method: spec.method,
-        headers: body === undefined ? this.headers : { ...this.headers, "content-type": "application/json" },
+        headers: {
+          ...this.headers,
+          ...spec.headers,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
         ...(body === undefined ? {} : { body }),
         signal: deadline.signal,
       });

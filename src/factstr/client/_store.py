@@ -7,13 +7,14 @@ request each; streams are server-sent events run by factstr's own stream runtime
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from datetime import datetime
 from typing import Any, NoReturn
 
 import msgspec
 
-from .._errors import InvalidInput, UnknownDurableStream
+from .._errors import AppendOutcomeUnknown, BackendError, InvalidInput, UnknownDurableStream
 from .._matching import Filters
 from .._model import AppendResult, DurableStream, DurableStreamInfo, EventQuery, QueryResult, Start
 from .._namespaces import DEFAULT_NAMESPACE, check_namespace_name
@@ -21,18 +22,22 @@ from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold
 from .._validation import (
     DEFAULT_MAX_PAYLOAD_BYTES,
+    Idempotency,
     PreparedEvent,
     PreparedQuery,
     check_durable_name,
     check_query,
     check_sequence_number,
     check_start,
+    check_unbounded,
     filters_to_query,
 )
 from ._remote_stream import RemoteStream, stream_params
 from ._transport import Transport
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# Pauses between the attempts of an append with an idempotency key whose outcome is unknown (C9.4).
+APPEND_RETRY_PAUSES = (0.05, 0.25, 1.0)
 
 
 class _Head(msgspec.Struct):
@@ -88,6 +93,7 @@ def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> Even
         min_sequence_number=prepared.min_sequence_number,
         limit=prepared.limit,
         backwards=prepared.backwards,
+        max_sequence_number=prepared.max_sequence_number,
     )
 
 
@@ -98,7 +104,8 @@ class HTTPStore(EventStore):
     logs, docs/server.md "Namespaces"); the URL may name it too (``http://host:port/ns/NAME``). Errors are the
     stores' own (ConditionalAppendConflict, InvalidInput, DurableStreamActive, ...), and UnknownNamespace for
     a namespace that does not exist; an unreachable server raises BackendError, and a connection lost during
-    an append raises AppendOutcomeUnknown. ``close()`` stops this client's streams, never the server.
+    an append raises AppendOutcomeUnknown, except that an append with an idempotency key is sent again (with
+    the same key) first, a few times, which is safe. ``close()`` stops this client's streams, never the server.
     """
 
     __module__ = "factstr.client"
@@ -180,7 +187,12 @@ class HTTPStore(EventStore):
     # --- what EventStore's append, append_if, query and head call ----------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         if occurred_at is not None:
             raise InvalidInput("import_batch works on a store opened directly, not over HTTP")
@@ -195,8 +207,37 @@ class HTTPStore(EventStore):
                 "expected_context_version": condition.expected,
             }
             path = "/append_if"
-        result: AppendResult = self._transport.call(AppendResult, "POST", path, body, unsure_if_lost=True)
-        return result
+        if idempotency is None:
+            result: AppendResult = self._transport.call(AppendResult, "POST", path, body, unsure_if_lost=True)
+            return result
+        return self._append_with_retries(path, body, idempotency.key)
+
+    def _append_with_retries(self, path: str, body: dict[str, Any], key: str) -> AppendResult:
+        """Send a keyed append; while its outcome is unknown, send it again with the same key (C9.4).
+
+        The server commits a key once, so a retry either commits the batch or returns the result of the attempt
+        that did. After the last attempt the caller gets AppendOutcomeUnknown, never a plain failure to connect:
+        an earlier attempt may still have committed.
+        """
+        headers = {"Idempotency-Key": key}
+        unknown: AppendOutcomeUnknown | None = None
+        for pause in (*APPEND_RETRY_PAUSES, None):
+            try:
+                result: AppendResult = self._transport.call(
+                    AppendResult, "POST", path, body, unsure_if_lost=True, headers=headers
+                )
+                return result
+            except AppendOutcomeUnknown as exc:
+                unknown = exc
+            except BackendError as exc:
+                if unknown is None:
+                    raise  # nothing was sent yet (or the server refused it): the outcome is known
+                unknown.__context__ = exc
+            if pause is None or self._closed:
+                break
+            time.sleep(pause)
+        assert unknown is not None
+        raise unknown
 
     def _query(self, query: PreparedQuery) -> QueryResult:
         result: QueryResult = self._transport.call(QueryResult, "POST", "/query", _wire_query(query.filters, query))
@@ -215,7 +256,7 @@ class HTTPStore(EventStore):
         start: Start = "end",
         on_error: ErrorCallback | None = None,
     ) -> EventStream:
-        filters = check_query(query).filters
+        filters = check_unbounded(check_query(query), "query", "a stream")
         where = check_start(start)
         self._check_open()
         remote = RemoteStream(self, self._transport, "/streams/live", stream_params(_wire_query(filters), start=where))

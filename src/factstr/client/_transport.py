@@ -28,6 +28,7 @@ from .._errors import (
     UnknownDurableStream,
     UnknownNamespace,
 )
+from .._model import EventRecord
 
 T = TypeVar("T")
 
@@ -68,6 +69,8 @@ class _ErrorBody(msgspec.Struct):
     message: str = ""
     expected: int | None = None
     actual: int | None = None
+    facts: list[EventRecord] = msgspec.field(default_factory=list)
+    truncated: bool = False
 
 
 def error_from_response(status: int, body: bytes) -> EventStoreError:
@@ -77,7 +80,7 @@ def error_from_response(status: int, body: bytes) -> EventStoreError:
     except msgspec.MsgspecError:
         return BackendError(f"the server answered {status} without a FACTSTR error body")
     if error.code == "conditional_append_conflict":
-        return ConditionalAppendConflict(error.expected, error.actual)
+        return ConditionalAppendConflict(error.expected, error.actual, error.facts, error.truncated)
     kind = _ERRORS_BY_CODE.get(error.code, BackendError)
     if kind is EmptyAppend:
         return EmptyAppend(error.message)
@@ -134,14 +137,22 @@ class Transport:
         with self._lock:
             self._connections.discard(connection)
 
-    def request(self, method: str, path: str, body: Any = None, *, unsure_if_lost: bool = False) -> bytes:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        unsure_if_lost: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
         """Send a request and return the answer's body (empty for 204); raise the mapped error.
 
         ``unsure_if_lost``: the request changes the log, so a connection lost after sending it leaves the
-        outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError.
+        outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError. ``headers`` are sent as well.
         """
         data = None if body is None else msgspec.json.encode(body)
-        headers = dict(self.headers)
+        headers = {**self.headers, **(headers or {})}
         if data is not None:
             headers["Content-Type"] = "application/json"
         connection = self._connection()

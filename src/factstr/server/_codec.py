@@ -37,6 +37,7 @@ class QueryIn(msgspec.Struct, forbid_unknown_fields=True):
     min_sequence_number: int | None = None
     limit: int | None = None
     backwards: bool = False
+    max_sequence_number: int | None = None
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -99,6 +100,7 @@ def to_event_query(wire: QueryIn) -> EventQuery:
         min_sequence_number=wire.min_sequence_number,
         limit=wire.limit,
         backwards=wire.backwards,
+        max_sequence_number=wire.max_sequence_number,
     )
 
 
@@ -132,6 +134,7 @@ def query_to_wire(query: EventQuery) -> dict[str, JSON]:
         "min_sequence_number": query.min_sequence_number,
         "limit": query.limit,
         "backwards": query.backwards,
+        "max_sequence_number": query.max_sequence_number,
     }
 
 
@@ -142,6 +145,7 @@ def to_wire(value: object) -> object:
             "event_records": records_to_wire(value.event_records),
             "last_returned_sequence_number": value.last_returned_sequence_number,
             "current_context_version": value.current_context_version,
+            "head": value.head,
         }
     if isinstance(value, DurableStreamInfo):
         return {

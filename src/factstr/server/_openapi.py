@@ -102,6 +102,15 @@ _SCHEMAS: dict[str, Any] = {
             },
             "limit": {"type": ["integer", "null"], "minimum": 0, "default": None},
             "backwards": {"type": "boolean", "default": False, "description": "Newest first."},
+            "max_sequence_number": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "default": None,
+                "description": (
+                    "Inclusive upper bound (null: none): the log as it was at that number, records and "
+                    "current_context_version alike. Refused (422) by append_if and streams."
+                ),
+            },
         },
     },
     "EventRecord": {
@@ -121,13 +130,20 @@ _SCHEMAS: dict[str, Any] = {
     },
     "QueryResult": {
         "type": "object",
-        "required": ["event_records", "last_returned_sequence_number", "current_context_version"],
+        "required": ["event_records", "last_returned_sequence_number", "current_context_version", "head"],
         "properties": {
             "event_records": {"type": "array", "items": _ref("EventRecord")},
             "last_returned_sequence_number": _OPTIONAL_SEQ,
             "current_context_version": {
                 **_OPTIONAL_SEQ,
-                "description": "Highest matching number in the log, whatever min_sequence_number says.",
+                "description": (
+                    "Highest matching number in the log, whatever min_sequence_number says "
+                    "(at or below max_sequence_number, when given)."
+                ),
+            },
+            "head": {
+                **_OPTIONAL_SEQ,
+                "description": "The log's head in the snapshot the records come from (null: empty log).",
             },
         },
     },
@@ -333,6 +349,18 @@ _SCHEMAS: dict[str, Any] = {
             "message": {"type": "string", "description": "Human-readable; may change between versions."},
             "expected": {**_OPTIONAL_SEQ, "description": "Only with conditional_append_conflict."},
             "actual": {**_OPTIONAL_SEQ, "description": "Only with conditional_append_conflict."},
+            "facts": {
+                "type": "array",
+                "items": _ref("EventRecord"),
+                "description": (
+                    "Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, "
+                    "oldest first, at most 100, read in the transaction that found the conflict."
+                ),
+            },
+            "truncated": {
+                "type": "boolean",
+                "description": "Only with conditional_append_conflict: more facts than the 100 in `facts`.",
+            },
         },
     },
 }
@@ -375,6 +403,18 @@ _NAME_PARAMETER = {
     ),
     "schema": {"type": "string"},
 }
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's "
+        "AppendResult and nothing is written (whatever the condition says now); the same key with other events "
+        "is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` "
+        "(else 422). Keys are kept forever."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:~+/=-]{1,128}$"},
+}
 _STREAM_ID_PARAMETER = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SSE = {"text/event-stream": {"schema": {"type": "string"}}}
 
@@ -384,6 +424,7 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "append",
             "summary": "Commit events atomically as one batch (C4).",
+            "parameters": [_IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": _json_body("AppendRequest", "The events of one batch."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
@@ -395,10 +436,14 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "appendIf",
             "summary": "Commit only if the context's current version is the expected one (C5).",
+            "parameters": [_IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": _json_body("AppendIfRequest", "The events and the condition."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
-                "409": _error("`conditional_append_conflict`, with `expected` and `actual`: nothing committed."),
+                "409": _error(
+                    "`conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: "
+                    "nothing committed."
+                ),
                 **_errors(400, 401, 413, 415, 422, 503),
             },
         }

@@ -23,6 +23,7 @@ from .._errors import (
     StoreClosed,
     UnknownDurableStream,
 )
+from ._codec import records_to_wire
 
 
 class Problem(Exception):
@@ -67,7 +68,15 @@ def from_store_error(exc: EventStoreError) -> Problem:
     for kind, status, code in _STORE_ERRORS:
         if isinstance(exc, kind):
             if isinstance(exc, ConditionalAppendConflict):
-                return Problem(status, code, str(exc), expected=exc.expected, actual=exc.actual)
+                return Problem(
+                    status,
+                    code,
+                    str(exc),
+                    expected=exc.expected,
+                    actual=exc.actual,
+                    facts=records_to_wire(exc.facts),
+                    truncated=exc.truncated,
+                )
             if status == 503:
                 # Database messages can reveal internals; say what happened, log the details.
                 return Problem(status, code, f"the store failed: {type(exc).__name__}")

@@ -173,11 +173,19 @@ async def _body(request: Request, kind: type[T]) -> T:
 # --- writing and reading ----------------------------------------------------------------------------------
 
 
+def _idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header of an append, as sent; the store checks the key rule (422 otherwise)."""
+    return request.headers.get("idempotency-key")
+
+
 @endpoint
 async def append(request: Request) -> Response:
     state = _state(request)
     wire = await _body(request, AppendIn)
-    result = await run_in_threadpool(state.store.append, to_new_events(wire.events))
+    key = _idempotency_key(request)
+    result = await run_in_threadpool(
+        functools.partial(state.store.append, to_new_events(wire.events), idempotency_key=key)
+    )
     state.metrics.committed(result.committed_count)
     return _json(result)
 
@@ -188,10 +196,13 @@ async def append_if(request: Request) -> Response:
     wire = await _body(request, AppendIfIn)
     try:
         result = await run_in_threadpool(
-            state.store.append_if,
-            to_new_events(wire.events),
-            to_event_query(wire.context_query),
-            wire.expected_context_version,
+            functools.partial(
+                state.store.append_if,
+                to_new_events(wire.events),
+                to_event_query(wire.context_query),
+                wire.expected_context_version,
+                idempotency_key=_idempotency_key(request),
+            )
         )
     except ConditionalAppendConflict:
         state.metrics.conflicted()

@@ -669,6 +669,11 @@ export interface components {
              * @default false
              */
             backwards: boolean;
+            /**
+             * @description Inclusive upper bound (null: none): the log as it was at that number, records and current_context_version alike. Refused (422) by append_if and streams.
+             * @default null
+             */
+            max_sequence_number: number | null;
         };
         /** @description A committed fact. */
         EventRecord: {
@@ -685,8 +690,10 @@ export interface components {
         QueryResult: {
             event_records: components["schemas"]["EventRecord"][];
             last_returned_sequence_number: number | null;
-            /** @description Highest matching number in the log, whatever min_sequence_number says. */
+            /** @description Highest matching number in the log, whatever min_sequence_number says (at or below max_sequence_number, when given). */
             current_context_version: number | null;
+            /** @description The log's head in the snapshot the records come from (null: empty log). */
+            head: number | null;
         };
         AppendRequest: {
             events: components["schemas"]["NewEvent"][];
@@ -801,6 +808,10 @@ export interface components {
             expected?: number | null;
             /** @description Only with conditional_append_conflict. */
             actual?: number | null;
+            /** @description Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, oldest first, at most 100, read in the transaction that found the conflict. */
+            facts?: components["schemas"]["EventRecord"][];
+            /** @description Only with conditional_append_conflict: more facts than the 100 in `facts`. */
+            truncated?: boolean;
         };
         CreateNamespaceRequest: {
             /** @description 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit; absent: the server makes one up (`ns-` and 16 hex digits). */
@@ -836,7 +847,10 @@ export interface operations {
     append: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -924,7 +938,10 @@ export interface operations {
     appendIf: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -971,7 +988,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `conditional_append_conflict`, with `expected` and `actual`: nothing committed. */
+            /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2106,7 +2123,10 @@ export interface operations {
     namespaceAppend: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
                 namespace: string;
@@ -2206,7 +2226,10 @@ export interface operations {
     namespaceAppendIf: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
                 namespace: string;
@@ -2265,7 +2288,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `conditional_append_conflict`, with `expected` and `actual`: nothing committed. */
+            /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
             409: {
                 headers: {
                     [name: string]: unknown;
