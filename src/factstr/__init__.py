@@ -6,6 +6,7 @@ appends, and followed by committed-batch streams. Everything public is exported 
 
 from ._connect import connect
 from ._errors import (
+    CONFLICT_FACTS_LIMIT,
     AppendOutcomeUnknown,
     BackendError,
     ConditionalAppendConflict,
@@ -19,6 +20,7 @@ from ._errors import (
     StoreClosed,
     StreamEnded,
     UnknownDurableStream,
+    UnknownNamespace,
 )
 from ._memory import MemoryStore
 from ._model import (
@@ -39,6 +41,7 @@ from .sqlite import SQLiteStore
 __version__ = "0.1.0"
 
 __all__ = [
+    "CONFLICT_FACTS_LIMIT",
     "JSON",
     "AppendOutcomeUnknown",
     "AppendResult",
@@ -65,6 +68,7 @@ __all__ = [
     "StoreClosed",
     "StreamEnded",
     "UnknownDurableStream",
+    "UnknownNamespace",
     "__version__",
     "connect",
 ]

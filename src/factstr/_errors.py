@@ -8,7 +8,8 @@ Every error a store raises derives from :class:`EventStoreError`::
     ├── InvalidInput                   a programmer error: bad arguments, nothing was committed
     │   ├── EmptyAppend                append() / append_if() with no events
     │   ├── DurableStreamMismatch      a durable name registered again with another query
-    │   └── UnknownDurableStream       admin call on a durable name that has no stored cursor
+    │   ├── UnknownDurableStream       admin call on a durable name that has no stored cursor
+    │   └── UnknownNamespace           a server namespace that does not exist (HTTP client)
     ├── StoreClosed                    a programmer error: the store was closed
     ├── SchemaVersionError             the database was written by a newer FACTSTR
     ├── StreamEnded                    a remote stream the server refused to go on with (HTTP client)
@@ -29,7 +30,10 @@ they are registered here too, with the class a client raises for them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
+
+from ._model import EventRecord
 
 
 class ErrorCode(NamedTuple):
@@ -77,23 +81,43 @@ class EventStoreError(Exception):
         register_code(code, cls.status, title, cls)
 
 
+CONFLICT_FACTS_LIMIT = 100
+"""At most this many facts travel with a ConditionalAppendConflict (the oldest ones; ``truncated`` says so)."""
+
+
 class ConditionalAppendConflict(
     EventStoreError,
     code="conditional_append_conflict",
     status=409,
     title="The context changed",
 ):
-    """Raised by ``append_if`` when the context's current version is not the expected one."""
+    """Raised by ``append_if`` when the context's current version is not the expected one.
+
+    ``facts`` are the context's facts committed after ``expected`` up to ``actual``, oldest first, read in the
+    transaction that found the conflict: the caller can decide again without another read. At most
+    :data:`CONFLICT_FACTS_LIMIT` come along; ``truncated`` is true when there were more (read the rest with a
+    query after the last one and up to ``actual``). Empty when ``actual`` is not above ``expected``.
+    """
 
     __module__ = "factstr"
 
-    def __init__(self, expected: int | None, actual: int | None) -> None:
+    def __init__(
+        self,
+        expected: int | None,
+        actual: int | None,
+        facts: Sequence[EventRecord] = (),
+        truncated: bool = False,
+    ) -> None:
         super().__init__(f"conditional append conflict: expected context version {expected!r}, actual {actual!r}")
         self.expected = expected
         self.actual = actual
+        self.facts: list[EventRecord] = list(facts)
+        self.truncated = truncated
 
-    def __reduce__(self) -> tuple[type[ConditionalAppendConflict], tuple[int | None, int | None]]:
-        return (ConditionalAppendConflict, (self.expected, self.actual))
+    def __reduce__(
+        self,
+    ) -> tuple[type[ConditionalAppendConflict], tuple[int | None, int | None, list[EventRecord], bool]]:
+        return (ConditionalAppendConflict, (self.expected, self.actual, self.facts, self.truncated))
 
 
 class DurableStreamActive(
@@ -153,6 +177,17 @@ class UnknownDurableStream(
     __module__ = "factstr"
 
 
+class UnknownNamespace(
+    InvalidInput,
+    code="unknown_namespace",
+    status=404,
+    title="No such namespace",
+):
+    """Raised by a client of a server namespace that does not exist (or was dropped)."""
+
+    __module__ = "factstr"
+
+
 class StoreClosed(
     EventStoreError,
     code="store_closed",
@@ -197,7 +232,8 @@ class AppendOutcomeUnknown(
 ):
     """Raised when the connection was lost while an append committed: it may or may not be in the log.
 
-    Never retry blindly (a retry could commit the batch twice): re-read the context, or use ``append_if``.
+    Never retry blindly (a retry could commit the batch twice): retry with the same ``idempotency_key``, or
+    re-read the context, or use ``append_if``.
     """
 
     __module__ = "factstr"
@@ -233,6 +269,12 @@ register_code("payload_too_large", 413, "The request body is above the server's 
 register_code("unsupported_media_type", 415, "A request body must be JSON", InvalidInput)
 register_code("too_many_streams", 429, "This client has the maximum number of open streams", BackendError)
 register_code("internal_error", 500, "The server failed", BackendError)
+# Namespace administration (server/_namespaces.py): refusals of a request that cannot be done as asked.
+register_code("forbidden", 403, "The token does not reach this", BackendError)
+register_code("namespace_exists", 409, "The namespace exists already", InvalidInput)
+register_code("namespace_busy", 409, "The namespace has open streams", InvalidInput)
+register_code("too_many_namespaces", 429, "The server holds its maximum of namespaces", InvalidInput)
+register_code("namespaces_unsupported", 409, "This server's store cannot hold namespaces", InvalidInput)
 
 # A client's StoreClosed means "you closed this store"; a server whose store is closed is infrastructure to it.
 ERROR_CODES["store_closed"] = ERROR_CODES["store_closed"]._replace(error_class=BackendError)

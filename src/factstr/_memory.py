@@ -18,12 +18,12 @@ from typing import TypeAlias
 
 import msgspec
 
-from ._errors import ConditionalAppendConflict, DurableStreamActive
+from ._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, DurableStreamActive, InvalidInput
 from ._matching import Filters, filter_matches, payload_leaves
 from ._model import JSON, AppendResult, EventRecord, QueryResult
-from ._store import Condition, LocalStore, Scan, StoredCursor
+from ._store import Condition, LocalStore, Scan, StoredCursor, replayed
 from ._streams import SAFETY_POLL_SECONDS
-from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
+from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, Idempotency, PreparedEvent, PreparedQuery
 
 _decode = msgspec.json.decode
 _EMPTY = array("q")
@@ -70,6 +70,8 @@ class MemoryStore(LocalStore):
         self._by_type: dict[str, array[int]] = {}
         self._by_term: dict[int, array[int]] = {}
         self._cursors: dict[str, tuple[str, int]] = {}
+        # Idempotency keys of appended batches: the digest of their events, their first and last number.
+        self._keys: dict[str, tuple[str, int, int]] = {}
         self._holds: set[str] = set()
         self._holds_lock = threading.Lock()
 
@@ -79,14 +81,26 @@ class MemoryStore(LocalStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         term_sets = [_terms(event.payload) for event in events]
         with self._lock:
+            if idempotency is not None:
+                known = self._keys.get(idempotency.key)
+                if known is not None:
+                    outcome = replayed(idempotency, *known)
+                    if isinstance(outcome, InvalidInput):
+                        raise outcome
+                    return outcome
             if condition is not None:
                 actual = self._context_version(condition.filters)
                 if actual != condition.expected:
-                    raise ConditionalAppendConflict(condition.expected, actual)
+                    raise self._conflict(condition, actual)
             first = len(self._types) + 1
             if occurred_at is None:
                 occurred_at = datetime.now(UTC)
@@ -106,7 +120,19 @@ class MemoryStore(LocalStore):
                         postings = self._by_term[term] = array("q")
                     postings.append(sequence)
                 sequence += 1
+            if idempotency is not None:
+                self._keys[idempotency.key] = (idempotency.digest, first, sequence - 1)
             return AppendResult(first, sequence - 1, len(events))
+
+    def _conflict(self, condition: Condition, actual: int | None) -> ConditionalAppendConflict:
+        """The conflict with the context's facts in (expected, actual], read under the lock that found it."""
+        facts: list[EventRecord] = []
+        for sequence, payload in self._matching(condition.filters, condition.expected or 0, actual or 0, False):
+            facts.append(self._record(sequence, payload))
+            if len(facts) > CONFLICT_FACTS_LIMIT:
+                break
+        truncated = len(facts) > CONFLICT_FACTS_LIMIT
+        return ConditionalAppendConflict(condition.expected, actual, facts[:CONFLICT_FACTS_LIMIT], truncated)
 
     # --- reading -----------------------------------------------------------------------------------------
 
@@ -116,26 +142,27 @@ class MemoryStore(LocalStore):
     def _query(self, query: PreparedQuery) -> QueryResult:
         with self._lock:
             head = len(self._types)
+            top = query.top(head)
             records = []
             wanted = query.limit
             if query.filters is None:
                 # Every event matches: the records are a slice of the columns.
-                records = self._slice(query.min_sequence_number, head, wanted, query.backwards)
+                records = self._slice(query.min_sequence_number, top, wanted, query.backwards)
             elif wanted != 0:
-                matching = self._matching(query.filters, query.min_sequence_number, head, query.backwards)
+                matching = self._matching(query.filters, query.min_sequence_number, top, query.backwards)
                 for sequence, payload in matching:
                     records.append(self._record(sequence, payload))
                     if wanted is not None and len(records) >= wanted:
                         break
-            # The highest match in (min, head] is the highest in the whole log whenever one was returned.
+            # The highest match in (min, top] is the highest at or below top whenever one was returned.
             if records and query.backwards:
                 version: int | None = records[0].sequence_number
             elif records and query.limit is None:
                 version = records[-1].sequence_number
             else:
-                version = self._context_version(query.filters)
+                version = self._context_version(query.filters, top)
         last = records[-1].sequence_number if records else None
-        return QueryResult(records, last, version)
+        return QueryResult(records, last, version, head or None)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
         with self._lock:
@@ -166,8 +193,9 @@ class MemoryStore(LocalStore):
         index = sequence - 1
         return EventRecord(sequence, self._occurred[index], self._types[index], payload)
 
-    def _context_version(self, filters: Filters) -> int | None:
-        for sequence, _ in self._matching(filters, 0, len(self._types), True):
+    def _context_version(self, filters: Filters, top: int | None = None) -> int | None:
+        """The highest matching number at or below ``top`` (default: the head)."""
+        for sequence, _ in self._matching(filters, 0, len(self._types) if top is None else top, True):
             return sequence
         return None
 

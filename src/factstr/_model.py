@@ -66,9 +66,11 @@ class EventQuery(msgspec.Struct, frozen=True, gc=False):
     """Which facts to read: any of ``filters`` (``None`` or empty: every fact), after ``min_sequence_number``.
 
     ``limit`` caps the number of returned records and ``backwards`` returns the newest first; neither changes
-    ``current_context_version``. Numbers go from 0 to 2**63 - 1. A query has at most 32 filters, 256 payload
-    predicates in all, and 1,024 (event type, predicate) pairs (each filter counts its types times its
-    predicates); beyond a limit every store raises InvalidInput. See docs/concepts.md, "Limits".
+    ``current_context_version``. ``max_sequence_number`` (inclusive) reads the log as it was at that
+    number: records and ``current_context_version`` stop there; ``append_if`` and streams refuse it.
+    Numbers go from 0 to 2**63 - 1. A query has at most 32 filters, 256 payload predicates in all, and
+    1,024 (event type, predicate) pairs (each filter counts its types times its predicates); beyond a limit
+    every store raises InvalidInput. See docs/concepts.md, "Limits".
     """
 
     __module__ = "factstr"
@@ -77,16 +79,22 @@ class EventQuery(msgspec.Struct, frozen=True, gc=False):
     min_sequence_number: int | None = None
     limit: int | None = None
     backwards: bool = False
+    max_sequence_number: int | None = None
 
 
 class QueryResult(msgspec.Struct, frozen=True, gc=False):
-    """The records a query returned, the last returned number, and the context's current version."""
+    """The records a query returned, the last returned number, the context's current version, and the head.
+
+    ``head`` is the log's highest sequence number (``None``: empty) in the snapshot the records were read from,
+    so "everything up to ``head`` has been seen" holds without a second call that could see a later state.
+    """
 
     __module__ = "factstr"
 
     event_records: list[EventRecord]
     last_returned_sequence_number: int | None
     current_context_version: int | None
+    head: int | None
 
 
 class AppendResult(msgspec.Struct, frozen=True, gc=False):

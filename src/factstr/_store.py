@@ -35,15 +35,18 @@ from ._notify import Notifier
 from ._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold, StreamSource
 from ._validation import (
     DEFAULT_MAX_PAYLOAD_BYTES,
+    Idempotency,
     PreparedEvent,
     PreparedQuery,
     check_durable_name,
     check_events,
     check_expected_version,
+    check_idempotency_key,
     check_import_batch,
     check_query,
     check_sequence_number,
     check_start,
+    check_unbounded,
     filters_from_json,
     filters_to_json,
     filters_to_query,
@@ -58,6 +61,20 @@ class Condition(NamedTuple):
 
     filters: Filters
     expected: int | None
+
+
+def replayed(idempotency: Idempotency, stored_digest: str, first: int, last: int) -> AppendResult | InvalidInput:
+    """The outcome of an append whose idempotency key the log already holds for the batch ``first..last``.
+
+    Every store decides it here: the stored result when the events are the same, else InvalidInput (returned,
+    not raised, so that a group commit hands it to its own appender only).
+    """
+    if stored_digest != idempotency.digest:
+        return InvalidInput(
+            f"idempotency key {idempotency.key!r} was used for other events (the batch {first}..{last}); "
+            "nothing was committed"
+        )
+    return AppendResult(first, last, last - first + 1)
 
 
 class Scan(NamedTuple):
@@ -104,15 +121,20 @@ class EventStore(abc.ABC):
 
     # --- writing -----------------------------------------------------------------------------------------
 
-    def append(self, events: Sequence[NewEvent]) -> AppendResult:
+    def append(self, events: Sequence[NewEvent], *, idempotency_key: str | None = None) -> AppendResult:
         """Commit ``events`` atomically as one batch with one consecutive range of sequence numbers.
 
         Raises EmptyAppend for no events and InvalidInput for bad ones (see :class:`NewEvent` for the rules);
         nothing is committed then. A bad batch fails only its own call, never a concurrent caller's append.
+
+        ``idempotency_key`` (1 to 128 letters, digits or ``- _ . : ~ + / =``) makes a retry safe: when the log
+        already holds a batch appended with that key, the call returns that batch's AppendResult and writes
+        nothing; the same key with other events raises InvalidInput. Keys are kept forever (C9.4).
         """
         prepared = check_events(events, self._max_payload_bytes)
+        idempotency = check_idempotency_key(idempotency_key, prepared)
         self._check_open()
-        result = self._append(prepared, None)
+        result = self._append(prepared, None, idempotency=idempotency)
         self.notifier.notify()
         return result
 
@@ -121,19 +143,24 @@ class EventStore(abc.ABC):
         events: Sequence[NewEvent],
         context_query: EventQuery,
         expected_context_version: int | None,
+        *,
+        idempotency_key: str | None = None,
     ) -> AppendResult:
         """Commit like :meth:`append` only if the context's current version is ``expected_context_version``.
 
-        ``None`` expects no matching event. Otherwise raises ConditionalAppendConflict with ``expected`` and
-        ``actual``, commits nothing and consumes no sequence number. The check and the write are atomic
-        against every other writer, in any process. ``min_sequence_number`` and ``limit`` of the context
-        query are ignored.
+        ``None`` expects no matching event. Otherwise raises ConditionalAppendConflict with ``expected``,
+        ``actual`` and the context's ``facts`` after ``expected``, commits nothing and consumes no sequence
+        number. The check and the write are atomic against every other writer, in any process.
+        ``min_sequence_number``, ``limit`` and ``backwards`` of the context query are ignored;
+        ``max_sequence_number`` is refused (InvalidInput). A known ``idempotency_key`` returns the original
+        result as in :meth:`append`, before the condition is looked at.
         """
         prepared = check_events(events, self._max_payload_bytes)
-        context = check_query(context_query, "context_query")
+        context = check_unbounded(check_query(context_query, "context_query"), "context_query", "append_if")
         expected = check_expected_version(expected_context_version)
+        idempotency = check_idempotency_key(idempotency_key, prepared)
         self._check_open()
-        result = self._append(prepared, Condition(context.filters, expected))
+        result = self._append(prepared, Condition(context, expected), idempotency=idempotency)
         self.notifier.notify()
         return result
 
@@ -159,7 +186,8 @@ class EventStore(abc.ABC):
         """Return the matching facts after ``min_sequence_number`` in ascending order (C3, C8).
 
         ``current_context_version`` is the highest matching sequence number in the whole log, whatever
-        ``min_sequence_number`` and ``limit`` say; records and both numbers come from one snapshot.
+        ``min_sequence_number`` and ``limit`` say (with ``max_sequence_number``: the highest at or below it);
+        ``head`` is the log's head. Records and all three numbers come from one snapshot.
         """
         prepared = check_query(query)
         self._check_open()
@@ -301,7 +329,7 @@ class EventStore(abc.ABC):
     ) -> tuple[str, Filters, Start]:
         """Validate the arguments of a durable registration; return the name, the filters and the start."""
         name = check_durable_name(durable)
-        filters = check_query(query).filters
+        filters = check_unbounded(check_query(query), "query", "a stream")
         where = check_start(start)
         if type(reset) is not bool:
             raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
@@ -353,11 +381,18 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         """Commit one batch, if ``condition`` holds; raise ConditionalAppendConflict otherwise.
 
-        ``occurred_at`` (UTC) replaces the commit time only for :meth:`import_batch`.
+        ``occurred_at`` (UTC) replaces the commit time only for :meth:`import_batch`. With ``idempotency``, a
+        key the log holds returns its batch's result (another digest: InvalidInput) before the condition is
+        checked, and a committed batch stores its key in the same transaction.
         """
 
     @abc.abstractmethod
@@ -399,7 +434,7 @@ class LocalStore(EventStore):
         "end") may instead resume after a sequence number, or replay from the "beginning", with the same
         batch boundaries and no gap or duplicate (the HTTP server resumes ``Last-Event-ID`` with it).
         """
-        filters = check_query(query).filters
+        filters = check_unbounded(check_query(query), "query", "a stream")
         where = check_start(start)
         self._check_open()
         return self._start_stream(self, filters, handler, position=self._start_position(where), on_error=on_error)

@@ -10,6 +10,7 @@ docs/concepts.md, "Limits") keep every query cheap on every store; bench/limits.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -49,6 +50,10 @@ _NAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _TEXT_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 
 _encode = msgspec.json.Encoder().encode
+# Event types already accepted: a log has few types and every append repeats them, so each is checked once
+# (the set is cleared when it holds this many, which only costs checking them again).
+_ACCEPTED_TYPES_LIMIT = 4096
+_accepted_types: set[str] = set()
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
@@ -60,13 +65,32 @@ class PreparedEvent(NamedTuple):
     payload_json: str
 
 
+class Idempotency(NamedTuple):
+    """A validated idempotency key and the digest of the events it was given with (their types and payloads)."""
+
+    key: str
+    digest: str
+
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+# Letters, digits and - _ . : ~ + / = : UUIDs, ULIDs, base64 and "order-17:attempt" fit, and every one travels
+# unchanged in an HTTP header.
+_IDEMPOTENCY_KEY = re.compile(f"[A-Za-z0-9_.:~+/=-]{{1,{MAX_IDEMPOTENCY_KEY_LENGTH}}}")
+
+
 class PreparedQuery(NamedTuple):
-    """A validated query."""
+    """A validated query: records in ``(min_sequence_number, max_sequence_number]`` (``None``: no upper bound)."""
 
     filters: Filters
     min_sequence_number: int
     limit: int | None
     backwards: bool
+    max_sequence_number: int | None = None
+
+    def top(self, head: int) -> int:
+        """The highest number this query can see in a log whose head is ``head``."""
+        bound = self.max_sequence_number
+        return head if bound is None or bound > head else bound
 
 
 def _kind(value: object) -> str:
@@ -107,11 +131,54 @@ def check_name(value: object, where: str, max_length: int) -> str:
 
 def check_json(value: JSON, where: str, max_depth: int = MAX_JSON_DEPTH) -> None:
     """Raise InvalidInput unless ``value`` is plain JSON (C1) that every store keeps exactly."""
+    if _surely_plain(value, 0, max_depth):
+        return
     path: list[str | int] = []
     problem = _json_problem(value, path, set(), max_depth)
     if problem is not None:
         location = where + "".join(f"[{step!r}]" for step in path)
         raise InvalidInput(f"{location} {problem}")
+
+
+def _surely_plain(value: JSON, depth: int, max_depth: int) -> bool:
+    """True when ``value`` is certainly plain JSON; False means "look closely" (it may still be fine).
+
+    Runs for every payload of every append, so the common leaves (ASCII strings, 64-bit ints, finite floats,
+    bools, None) are accepted inline, without a call or a path each. Anything unusual (a refused character, an
+    integer out of range, a subclass, a cycle, which ends at the depth limit) goes to :func:`_json_problem`, the
+    exact rule, which finds and words the problem.
+    """
+    kind = type(value)
+    if kind is dict:
+        if depth >= max_depth:
+            return False
+        for key in value:
+            if type(key) is not str or _TEXT_FORBIDDEN.search(key) is not None:
+                return False
+        children = value.values()
+    elif kind is list:
+        if depth >= max_depth:
+            return False
+        children = value
+    else:
+        return _json_problem(value, [], set(), max_depth) is None
+    for child in children:
+        child_kind = type(child)
+        if child_kind is str:
+            if "\x00" in child or (not child.isascii() and _TEXT_FORBIDDEN.search(child) is not None):
+                return False
+        elif child_kind is int:
+            if not _INT64_MIN <= child <= _INT64_MAX:
+                return False
+        elif child_kind is float:
+            if child != child or child == _INFINITY or child == -_INFINITY:
+                return False
+        elif child_kind is dict or child_kind is list:
+            if not _surely_plain(child, depth + 1, max_depth):
+                return False
+        elif child is not None and child_kind is not bool:
+            return False
+    return True
 
 
 def _json_problem(value: JSON, path: list[str | int], open_containers: set[int], max_depth: int) -> str | None:
@@ -173,18 +240,46 @@ def check_events(events: object, max_payload_bytes: int) -> list[PreparedEvent]:
         raise EmptyAppend()
     prepared = []
     for index, event in enumerate(events):
-        where = f"events[{index}]"
         if type(event) is not NewEvent:
-            raise InvalidInput(f"{where} must be a factstr.NewEvent, got {_kind(event)}")
-        event_type = check_name(event.event_type, f"{where}.event_type", MAX_EVENT_TYPE_LENGTH)
-        check_json(event.payload, f"{where}.payload")
-        payload_json = _encode(event.payload)
+            raise InvalidInput(f"events[{index}] must be a factstr.NewEvent, got {_kind(event)}")
+        event_type = event.event_type
+        if type(event_type) is not str or event_type not in _accepted_types:
+            check_name(event_type, f"events[{index}].event_type", MAX_EVENT_TYPE_LENGTH)
+            if len(_accepted_types) >= _ACCEPTED_TYPES_LIMIT:
+                _accepted_types.clear()
+            _accepted_types.add(event_type)
+        payload = event.payload
+        if not _surely_plain(payload, 0, MAX_JSON_DEPTH):
+            check_json(payload, f"events[{index}].payload")
+        payload_json = _encode(payload)
         if len(payload_json) > max_payload_bytes:
             raise InvalidInput(
-                f"{where}.payload is {len(payload_json)} bytes of JSON, above the limit of {max_payload_bytes}"
+                f"events[{index}].payload is {len(payload_json)} bytes of JSON, above the limit of {max_payload_bytes}"
             )
-        prepared.append(PreparedEvent(event_type, event.payload, payload_json.decode()))
+        prepared.append(PreparedEvent(event_type, payload, payload_json.decode()))
     return prepared
+
+
+def check_idempotency_key(key: object, events: list[PreparedEvent]) -> Idempotency | None:
+    """Validate an optional idempotency key and pair it with the digest of the validated ``events``.
+
+    The digest covers each event's type and its payload as compact JSON, in order, so a retry of the same
+    batch has the same digest and another batch under the same key does not.
+    """
+    if key is None:
+        return None
+    if type(key) is not str:
+        raise InvalidInput(f"idempotency_key must be a str or None, got {_kind(key)}")
+    if _IDEMPOTENCY_KEY.fullmatch(key) is None:
+        raise InvalidInput(
+            f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters, each a letter, a digit or one "
+            "of - _ . : ~ + / ="
+        )
+    digest = hashlib.sha256()
+    for event in events:
+        digest.update(_encode([event.event_type, msgspec.Raw(event.payload_json.encode())]))
+        digest.update(b"\n")
+    return Idempotency(key, digest.hexdigest())
 
 
 def check_import_batch(records: object) -> tuple[list[NewEvent], datetime, int]:
@@ -342,7 +437,21 @@ def check_query(query: object, where: str = "query") -> PreparedQuery:
     limit = None if query.limit is None else check_sequence_number(query.limit, f"{where}.limit")
     if type(query.backwards) is not bool:
         raise InvalidInput(f"{where}.backwards must be a bool, got {_kind(query.backwards)}")
-    return PreparedQuery(filters, minimum, limit, query.backwards)
+    maximum = None
+    if query.max_sequence_number is not None:
+        maximum = check_sequence_number(query.max_sequence_number, f"{where}.max_sequence_number")
+    return PreparedQuery(filters, minimum, limit, query.backwards, maximum)
+
+
+def check_unbounded(query: PreparedQuery, where: str, use: str) -> Filters:
+    """Refuse a query with ``max_sequence_number`` where a bound in the past cannot help; return its filters.
+
+    A condition read "as of n" would let an append through although the context moved after n, and a stream
+    delivers what is committed from now on, which an upper bound would end at once.
+    """
+    if query.max_sequence_number is not None:
+        raise InvalidInput(f"{where}.max_sequence_number cannot be used in {use}; it bounds queries only")
+    return query.filters
 
 
 def check_durable_name(durable: object) -> str:

@@ -67,6 +67,17 @@ class EventQuery(msgspec.Struct, forbid_unknown_fields=True):
     ) = None
     limit: Annotated[int, _documented(minimum=0)] | None = None
     backwards: Annotated[bool, _documented("Newest first.")] = False
+    max_sequence_number: (
+        Annotated[
+            int,
+            _documented(
+                "Inclusive upper bound (null: none): the log as it was at that number, records and "
+                "current_context_version alike. Refused (422) by append_if and streams.",
+                minimum=0,
+            ),
+        ]
+        | None
+    ) = None
 
 
 class AppendRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -128,7 +139,14 @@ class QueryResult(msgspec.Struct):
     last_returned_sequence_number: OptionalSequenceNumber
     current_context_version: Annotated[
         OptionalSequenceNumber,
-        msgspec.Meta(description="Highest matching number in the log, whatever min_sequence_number says."),
+        msgspec.Meta(
+            description="Highest matching number in the log, whatever min_sequence_number says "
+            "(at or below max_sequence_number, when given)."
+        ),
+    ]
+    head: Annotated[
+        OptionalSequenceNumber,
+        msgspec.Meta(description="The log's head in the snapshot the records come from (null: empty log)."),
     ]
 
 
@@ -227,6 +245,17 @@ class Problem(msgspec.Struct):
     actual: Annotated[
         OptionalSequenceNumber | msgspec.UnsetType, msgspec.Meta(description="Only with conditional_append_conflict.")
     ] = msgspec.UNSET
+    facts: Annotated[
+        list[EventRecord] | msgspec.UnsetType,
+        msgspec.Meta(
+            description="Only with conditional_append_conflict: the context's facts after `expected` up to "
+            "`actual`, oldest first, at most 100, read in the transaction that found the conflict."
+        ),
+    ] = msgspec.UNSET
+    truncated: Annotated[
+        bool | msgspec.UnsetType,
+        msgspec.Meta(description="Only with conditional_append_conflict: more facts than the 100 in `facts`."),
+    ] = msgspec.UNSET
 
 
 COMPONENTS: tuple[type[msgspec.Struct], ...] = (
@@ -307,6 +336,7 @@ def query_to_wire(query: _model.EventQuery) -> EventQuery:
         min_sequence_number=query.min_sequence_number,
         limit=query.limit,
         backwards=query.backwards,
+        max_sequence_number=query.max_sequence_number,
     )
 
 
@@ -321,6 +351,7 @@ def query_from_wire(wire: EventQuery) -> _model.EventQuery:
         min_sequence_number=wire.min_sequence_number,
         limit=wire.limit,
         backwards=wire.backwards,
+        max_sequence_number=wire.max_sequence_number,
     )
 
 
@@ -332,7 +363,10 @@ def events_from_wire(wire: list[NewEvent]) -> list[_model.NewEvent]:
 def query_result_to_wire(result: _model.QueryResult) -> QueryResult:
     """Return a query result in its wire form."""
     return QueryResult(
-        records_to_wire(result.event_records), result.last_returned_sequence_number, result.current_context_version
+        records_to_wire(result.event_records),
+        result.last_returned_sequence_number,
+        result.current_context_version,
+        result.head,
     )
 
 

@@ -128,7 +128,7 @@ class _LossyMemoryStore(MemoryStore):
     def _query(self, query: PreparedQuery) -> QueryResult:
         result = super()._query(query)
         return QueryResult(
-            result.event_records[:-1], result.last_returned_sequence_number, result.current_context_version
+            result.event_records[:-1], result.last_returned_sequence_number, result.current_context_version, result.head
         )
 
 

@@ -74,7 +74,7 @@ def test_a_commit_made_while_an_append_if_waits_for_the_lock_is_checked_under_it
             assert time.monotonic() < deadline
             time.sleep(0.01)
         # The lock holder claims the seat through the store's own append, in the transaction holding the lock.
-        batch = store._batch(check_events([claim(7, "holder")], 1 << 20), None, None)
+        batch = store._batch(check_events([claim(7, "holder")], 1 << 20), None, None, None)
         _prepared.run(writer, store._statements.append_batches, _group_parameters([batch]))
         writer.commit()
     waiter.join()
@@ -88,9 +88,9 @@ def test_a_version_a_query_found_is_checked_only_above_that_querys_head(store: P
     store.append([claim(7, "a"), claim(8, "b")])
     assert store.query(SEAT).current_context_version == 1
     filters = check_query(SEAT).filters
-    remembered = store._batch(check_events([claim(7, "c")], 1 << 20), Condition(filters, 1), None)
+    remembered = store._batch(check_events([claim(7, "c")], 1 << 20), Condition(filters, 1), None, None)
     assert remembered.seen_head == 2  # the head of the query's snapshot
-    assert store._batch(remembered.events, Condition(filters, None), None).seen_head is None  # another version
+    assert store._batch(remembered.events, Condition(filters, None), None, None).seen_head is None  # another version
     store.append([claim(9, "d")])  # after the query, not in the context
     assert store.append_if([claim(7, "c")], SEAT, 1).first_sequence_number == 4
     # The query's version is stale now; an append_if expecting it is still checked above the query's head.

@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from factstr import AppendOutcomeUnknown, EventQuery, EventRecord, NewEvent
-from factstr.postgres import PostgresStore
+from factstr.postgres import PostgresStore, _prepared
 
 Admin = psycopg.Connection[Any]
 
@@ -163,5 +163,75 @@ def test_durable_holds_work_again_after_the_hold_session_dies(url: str, admin: A
         store.reset_durable_stream("d", 0)
         info = store.durable_stream("d")
         assert info is not None and not info.active
+    finally:
+        store.close()
+
+
+def test_an_idempotent_retry_after_a_connection_killed_while_waiting_to_commit_commits_once(
+    url: str, schema: str, admin: Admin
+) -> None:
+    """C9.4: the first attempt died before it committed; the retry with the same key commits the batch once."""
+    name = f"factstr_fault_{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(url + "&application_name=" + name)
+    outcome: list[BaseException | object] = []
+    try:
+        store.append([NewEvent("before", 1)])
+        with psycopg.connect(url.partition("?")[0], autocommit=True) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute(sql.SQL("SELECT seq FROM {}.head FOR UPDATE").format(sql.Identifier(schema)))
+
+            def append() -> None:
+                try:
+                    outcome.append(store.append([NewEvent("paid", 17)], idempotency_key="order-17"))
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=append)
+            thread.start()
+            wait_for(lambda: admin.execute(WAITING_FOR_A_LOCK, [name]).fetchone() == (1,))
+            terminate(admin, name)
+            thread.join(timeout=10)
+            blocker.execute("ROLLBACK")
+        assert len(outcome) == 1 and isinstance(outcome[0], AppendOutcomeUnknown)
+        retried = store.append([NewEvent("paid", 17)], idempotency_key="order-17")
+        assert retried.first_sequence_number == 2
+        assert store.append([NewEvent("paid", 17)], idempotency_key="order-17") == retried
+        assert [record.event_type for record in store.query(EventQuery()).event_records] == ["before", "paid"]
+    finally:
+        store.close()
+
+
+def test_an_idempotent_retry_after_a_connection_killed_once_the_commit_was_done_returns_the_original_result(
+    url: str, admin: Admin, monkeypatch: Any
+) -> None:
+    """C9.4: the batch committed but the session was killed before its answer was read (the caller saw
+    AppendOutcomeUnknown); the retry with the same key returns the same numbers and writes nothing."""
+    name = f"factstr_fault_{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(url + "&application_name=" + name)
+    real_run = _prepared.run
+    killed: list[int] = []
+
+    def run_then_lose_the_answer(conn: Any, statement: Any, params: Any, **options: Any) -> Any:
+        result = real_run(conn, statement, params, **options)
+        if statement is store._statements.append_batches and not killed:
+            killed.append(terminate(admin, name))
+            conn.execute("SELECT 1")  # the dead session shows now, as it would have instead of the answer
+        return result
+
+    try:
+        store.append([NewEvent("before", 1)])
+        monkeypatch.setattr(_prepared, "run", run_then_lose_the_answer)
+        try:
+            store.append([NewEvent("paid", 17), NewEvent("shipped", 17)], idempotency_key="order-17")
+        except AppendOutcomeUnknown:
+            pass
+        else:
+            raise AssertionError("the lost answer was not reported as AppendOutcomeUnknown")
+        assert killed and killed[0] >= 1
+        assert store.head() == 3, "the first attempt did commit"
+        retried = store.append([NewEvent("paid", 17), NewEvent("shipped", 17)], idempotency_key="order-17")
+        assert (retried.first_sequence_number, retried.last_sequence_number, retried.committed_count) == (2, 3, 2)
+        records = store.query(EventQuery()).event_records
+        assert [record.event_type for record in records] == ["before", "paid", "shipped"]
     finally:
         store.close()

@@ -18,11 +18,12 @@ from factstr import (
     EventFilter,
     EventQuery,
     EventStoreError,
+    InvalidInput,
     NewEvent,
 )
 from factstr._group import Outcome
 from factstr._store import Condition
-from factstr._validation import PreparedEvent, check_events
+from factstr._validation import PreparedEvent, check_events, check_idempotency_key, check_query
 from factstr.postgres import PostgresStore
 from factstr.postgres._store import _Batch
 from factstr.testing._postgres_backend import server_url
@@ -155,3 +156,24 @@ def test_a_refusal_is_a_backend_error_that_names_the_server(store: PostgresStore
     else:
         raise AssertionError("expected the server to refuse the append")
     assert store.head() is None
+
+
+def test_one_group_with_an_idempotency_key_twice_commits_its_batch_once(store: PostgresStore) -> None:
+    # Batches of one round trip, in order: the second sees the key the first stored in the same transaction,
+    # and the key wins over its condition (which the first batch's event now breaks).
+    paid = check_events([NewEvent("paid", {"order": 1})], 1 << 20)
+    other = check_events([NewEvent("paid", {"order": 2})], 1 << 20)
+    key = check_idempotency_key("order-1", paid)
+    paid_context = Condition(check_query(EventQuery(filters=[EventFilter(event_types=["paid"])])).filters, None)
+    outcomes = store._commit_group(
+        [
+            store._batch(paid, None, None, key),
+            store._batch(paid, paid_context, None, key),
+            store._batch(other, None, None, check_idempotency_key("order-1", other)),
+            store._batch(other, None, None, None),
+        ]
+    )
+    assert outcomes[0] == outcomes[1] == AppendResult(1, 1, 1)
+    assert isinstance(outcomes[2], InvalidInput)
+    assert outcomes[3] == AppendResult(2, 2, 1)
+    assert [record.payload for record in store.query(EventQuery()).event_records] == [{"order": 1}, {"order": 2}]

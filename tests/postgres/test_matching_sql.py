@@ -147,6 +147,19 @@ def check_one_example(shared_store: tuple[PostgresStore, list[tuple[str, JSON]]]
 
     assert newest_above(store, normalised, after) == (later[-1] if later else None)
 
+    # The upper bound (max_sequence_number): the same walks, cut from above.
+    upto = len(log) * data.draw(st.integers(0, 8), label="upto eighths") // 8
+    window = [number for number in later if number <= upto]
+    as_of = [number for number in expected if number <= upto]
+    bounded = store.query(EventQuery(filters=chosen, min_sequence_number=after, limit=limit, max_sequence_number=upto))
+    assert [record.sequence_number for record in bounded.event_records] == window[:limit]
+    assert bounded.current_context_version == (as_of[-1] if as_of else None)
+    newest_first = store.query(
+        EventQuery(filters=chosen, min_sequence_number=after, limit=limit, backwards=True, max_sequence_number=upto)
+    )
+    assert [record.sequence_number for record in newest_first.event_records] == window[::-1][:limit]
+    assert newest_above(store, normalised, after, upto) == (window[-1] if window else None)
+
     if data.draw(st.booleans(), label="append_if"):
         event = data.draw(st.tuples(TYPES, DOCUMENTS), label="decided")
         stale = data.draw(st.sampled_from([None, 1, -1]), label="stale")
@@ -160,11 +173,12 @@ def check_one_example(shared_store: tuple[PostgresStore, list[tuple[str, JSON]]]
         log.append(event)
 
 
-def newest_above(store: PostgresStore, filters: Filters, above: int) -> int | None:
-    """What ``append_if`` checks under the lock: the newest match above the number its first check saw."""
-    call = sql.SQL("SELECT {}.context_version(%s::jsonb, %s)").format(sql.Identifier(store.schema))
+def newest_above(store: PostgresStore, filters: Filters, above: int, upto: int = 2**63 - 1) -> int | None:
+    """What ``append_if`` checks under the lock: the newest match above the number its first check saw (and, for a
+    bounded query, at or below ``upto``)."""
+    call = sql.SQL("SELECT {}.context_version(%s::jsonb, %s, %s)").format(sql.Identifier(store.schema))
     with store._pool.connection() as conn:
-        row = conn.execute(call, [context_spec(filters), above]).fetchone()
+        row = conn.execute(call, [context_spec(filters), above, upto]).fetchone()
     assert row is not None
     return None if row[0] is None else int(row[0])
 

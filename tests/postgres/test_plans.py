@@ -110,16 +110,18 @@ def pages(conn: psycopg.Connection[Any], statement: str, params: Any) -> int:
 
 def context_check_pages(store: PostgresStore, query: EventQuery) -> int:
     spec = context_spec(check_query(query).filters)
-    call = sql.SQL("SELECT {}.context_version(%s::jsonb, 0)").format(sql.Identifier(store.schema))
+    call = sql.SQL("SELECT {}.context_version(%s::jsonb, 0, 9223372036854775807)").format(sql.Identifier(store.schema))
     with store._pool.connection() as conn:
         return pages(conn, call.as_string(conn), [spec])
 
 
 def query_pages(store: PostgresStore, query: EventQuery) -> int:
     prepared = check_query(query)
-    params = {"spec": context_spec(prepared.filters), "after": 0, "limit": prepared.limit}
-    statement = store._statements.query_forward.text.decode()
-    for number, name in ((1, "spec"), (2, "after"), (3, "limit")):
+    upto = 2**63 - 1 if prepared.max_sequence_number is None else prepared.max_sequence_number
+    params = {"spec": context_spec(prepared.filters), "after": 0, "limit": prepared.limit, "upto": upto}
+    chosen = store._statements.query_backward if prepared.backwards else store._statements.query_forward
+    statement = chosen.text.decode()
+    for number, name in ((1, "spec"), (2, "after"), (3, "limit"), (4, "upto")):
         statement = statement.replace(f"${number}", f"%({name})s")
     with store._pool.connection() as conn:
         return pages(conn, statement, params)
@@ -153,6 +155,19 @@ def test_queries_read_what_they_return_whatever_the_log_holds(large: Measured, q
     assert read <= large.queries[query_id] + 8, (large.queries[query_id], read)
     # The version's probes and each source's, then per record its postings entry and its row.
     assert read < 100 + 8 * returned < table_pages(large.store) // 10, read
+
+
+@pytest.mark.parametrize("query_id", IDS)
+def test_bounded_reads_read_what_they_return_whatever_lies_above_the_bound(large: Measured, query_id: str) -> None:
+    # max_sequence_number is a range on the sequence number in every walk: a backwards read that starts far below
+    # the head, and the version at the bound, cost what they return, not what was committed after the bound.
+    query = QUERIES[IDS.index(query_id)]
+    for backwards in (False, True):
+        bounded = EventQuery(filters=query.filters, limit=20, backwards=backwards, max_sequence_number=EVENTS)
+        returned = len(large.store.query(bounded).event_records)
+        assert returned > 0
+        read = query_pages(large.store, bounded)
+        assert read < 100 + 8 * returned < table_pages(large.store) // 10, (backwards, read)
 
 
 def test_results_on_the_filled_log_are_right(large: Measured) -> None:

@@ -32,7 +32,14 @@ def test_opening_creates_the_schema_at_the_current_version(
     tables = admin.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = %s ORDER BY 1", [store.schema]
     ).fetchall()
-    assert [name for (name,) in tables] == ["durable_cursors", "events", "head", "postings", "schema_version"]
+    assert [name for (name,) in tables] == [
+        "durable_cursors",
+        "events",
+        "head",
+        "idempotency_keys",
+        "postings",
+        "schema_version",
+    ]
 
 
 def test_reopening_keeps_the_log_and_cursors(open_store: OpenStore) -> None:

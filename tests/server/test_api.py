@@ -66,6 +66,8 @@ def test_append_if_conflict_is_409_with_expected_and_actual(served: Served) -> N
         "message": message,
         "expected": None,
         "actual": 1,
+        "facts": [served.http.post("/query", json={}).json()["event_records"][0]],
+        "truncated": False,
     }
     assert served.store.head() == 1
 
@@ -99,7 +101,13 @@ def test_durable_cursor_admin_round_trip(served: Served) -> None:
     info = served.http.get("/durable_streams/pro%2Fjector").json()
     assert info == {
         "name": "pro/jector",
-        "query": {"filters": None, "min_sequence_number": None, "limit": None, "backwards": False},
+        "query": {
+            "filters": None,
+            "min_sequence_number": None,
+            "limit": None,
+            "backwards": False,
+            "max_sequence_number": None,
+        },
         "cursor": 2,
         "head": 2,
         "lag": 0,

@@ -20,9 +20,10 @@ from factstr import (
 )
 from factstr._group import Outcome
 from factstr._store import Condition
-from factstr._validation import PreparedEvent, check_events
+from factstr._validation import Idempotency, PreparedEvent, check_events, check_idempotency_key, check_query
 from factstr.sqlite import SQLiteStore
 from factstr.sqlite._store import _Batch
+from factstr.sqlite._terms import payload_document
 
 
 def _in_threads(count: int, work: object) -> None:
@@ -174,3 +175,28 @@ def test_a_busy_database_fails_the_group_without_retrying_each_batch(store: SQLi
         other.close()
     assert sizes == [1]
     assert store.append([NewEvent("t", {})]).first_sequence_number == 1
+
+
+def test_one_group_with_an_idempotency_key_twice_commits_its_batch_once(store: SQLiteStore) -> None:
+    # Batches of one transaction, in order: the second sees the key the first stored in the same transaction,
+    # and the key wins over its condition (which the first batch's event now breaks).
+    paid = check_events([NewEvent("paid", {"order": 1})], 1 << 20)
+    other = check_events([NewEvent("paid", {"order": 2})], 1 << 20)
+    key = check_idempotency_key("order-1", paid)
+    paid_context = Condition(check_query(EventQuery(filters=[EventFilter(event_types=["paid"])])).filters, None)
+
+    def batch(events: list[PreparedEvent], condition: Condition | None, idempotency: Idempotency | None) -> _Batch:
+        return _Batch(events, [payload_document(e.payload) for e in events], condition, None, idempotency)
+
+    outcomes = store._commit_group(
+        [
+            batch(paid, None, key),
+            batch(paid, paid_context, key),
+            batch(other, None, check_idempotency_key("order-1", other)),
+            batch(other, None, None),
+        ]
+    )
+    assert outcomes[0] == outcomes[1] == AppendResult(1, 1, 1)
+    assert isinstance(outcomes[2], InvalidInput)
+    assert outcomes[3] == AppendResult(2, 2, 1)
+    assert [record.payload for record in store.query(EventQuery()).event_records] == [{"order": 1}, {"order": 2}]

@@ -10,6 +10,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+import pytest
 
 from factstr import EventFilter, EventQuery, EventRecord, NewEvent
 from factstr._matching import query_matches
@@ -177,7 +178,7 @@ def test_a_version_1_file_is_migrated_to_the_full_text_term_index_and_answers_th
     connection = sqlite3.connect(database)
     try:
         version = connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone()[0]
-        assert int(version) == _schema.latest_version() == 2
+        assert int(version) == _schema.latest_version() == 3
         sql = connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'event_terms'").fetchone()[0]
         assert "fts5" in sql
         connection.execute("CREATE VIRTUAL TABLE temp.postings USING fts5vocab(main, event_terms, instance)")
@@ -210,3 +211,27 @@ def test_processes_opening_a_version_1_file_together_migrate_it_once(database: s
         records = store.query(EventQuery()).event_records
     numbers, _ = _expected(records, EventQuery(filters=[EventFilter(payload_predicates=[{"account": "a1"}])]))
     assert outputs == {f"{count} {numbers}\n"}
+
+
+def test_a_version_2_file_gains_the_idempotency_keys_on_open(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file as the version-2 FACTSTR wrote it: the migration chain stopped at version 2.
+    with monkeypatch.context() as older:
+        older.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:2])
+        with SQLiteStore(database) as store:
+            store.append([NewEvent("paid", {"order": 1}), NewEvent("paid", {"order": 2})])
+    connection = sqlite3.connect(database)
+    try:
+        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert connection.execute("SELECT name FROM sqlite_schema WHERE name = 'idempotency_keys'").fetchone() is None
+    finally:
+        connection.close()
+    with SQLiteStore(database) as store:
+        assert store.head() == 2
+        first = store.append([NewEvent("paid", {"order": 3})], idempotency_key="order-3")
+        assert store.append([NewEvent("paid", {"order": 3})], idempotency_key="order-3") == first
+        assert [r.payload for r in store.query(EventQuery()).event_records] == [{"order": n} for n in (1, 2, 3)]
+    connection = sqlite3.connect(database)
+    try:
+        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    finally:
+        connection.close()

@@ -100,6 +100,12 @@ def test_sql_translation_returns_exactly_what_the_reference_matcher_matches(
                 store.query(EventQuery(filters=filters, min_sequence_number=number)).current_context_version
                 == (expected[-1])
             )
+        for upto in range(len(events) + 1):  # the upper bound: the same walks, cut at ``upto``
+            as_of = [number for number in expected if number <= upto]
+            bounded = store.query(EventQuery(filters=filters, backwards=backwards, max_sequence_number=upto))
+            assert [record.sequence_number for record in bounded.event_records] == (as_of[::-1] if backwards else as_of)
+            assert bounded.current_context_version == (as_of[-1] if as_of else None)
+            assert bounded.head == len(events)
 
 
 # --- the planner ---------------------------------------------------------------------------------------------

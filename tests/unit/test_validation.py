@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from factstr import EmptyAppend, EventFilter, EventQuery, InvalidInput, NewEvent
 from factstr._validation import (
@@ -15,6 +18,8 @@ from factstr._validation import (
     MAX_PREDICATE_DEPTH,
     MAX_PREDICATES_PER_FILTER,
     MAX_SEQUENCE_NUMBER,
+    _json_problem,
+    _surely_plain,
     check_durable_name,
     check_events,
     check_expected_version,
@@ -266,3 +271,63 @@ def test_a_filter_matching_everything_does_not_skip_checking_the_others() -> Non
     with pytest.raises(InvalidInput, match=r"filters\[1\]\.event_types\[0\]"):
         check_query(EventQuery(filters=[EventFilter(), EventFilter(event_types=["\ud800"])]))
     assert check_query(EventQuery(filters=[EventFilter(), EventFilter(event_types=["a"])])).filters is None
+
+
+# The fast path that accepts common payloads without building a path must never accept what the exact rule
+# refuses: generated values mix plain JSON with everything the rule refuses or must look at closely.
+class _Text(str):
+    pass
+
+
+class _Mapping(dict):  # type: ignore[type-arg]
+    pass
+
+
+_odd_scalars = st.one_of(
+    st.sampled_from(
+        [float("nan"), float("inf"), -float("inf"), 2**63, -(2**63) - 1, 2**63 - 1, -(2**63), b"x", _Text("t")]
+    ),
+    st.sampled_from(["a\x00b", "\ud800", "Zürich", "\x1f", "\x7f", "日本"]),
+    st.integers(),
+    st.floats(),
+    st.text(),
+)
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), _odd_scalars),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(st.text(max_size=4), st.sampled_from(["\x00", "\udc00", "ä"])), children, max_size=4),
+        st.tuples(children),
+        st.builds(_Mapping, st.dictionaries(st.text(max_size=3), children, max_size=2)),
+        st.frozensets(st.integers(), max_size=2),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=_values, max_depth=st.integers(min_value=0, max_value=4))
+def test_the_fast_path_accepts_only_what_the_exact_rule_accepts(value: object, max_depth: int) -> None:
+    exact = _json_problem(value, [], set(), max_depth)
+    if _surely_plain(value, 0, max_depth):
+        assert exact is None
+    with pytest.raises(InvalidInput) if exact is not None else contextlib.nullcontext():
+        check_json(value, "payload", max_depth)
+
+
+def test_the_fast_path_hands_cycles_and_deep_nesting_to_the_exact_rule() -> None:
+    cycle: list[object] = []
+    cycle.append(cycle)
+    with pytest.raises(InvalidInput, match="contains itself"):
+        check_json(cycle, "payload")
+    deep: object = "leaf"
+    for _ in range(200):
+        deep = {"k": deep}
+    with pytest.raises(InvalidInput, match="nested deeper"):
+        check_json(deep, "payload")
+
+
+def test_an_accepted_event_type_is_not_trusted_in_another_type() -> None:
+    check_events([NewEvent("Seen", {})], 1024)
+    with pytest.raises(InvalidInput, match="must be a str"):
+        check_events([NewEvent(_Text("Seen"), {})], 1024)

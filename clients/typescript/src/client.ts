@@ -3,7 +3,7 @@
  */
 
 import { BatchIterator } from "./batches.js";
-import { EmptyAppend, UnknownDurableStream } from "./errors.js";
+import { AppendOutcomeUnknown, BackendError, EmptyAppend, InvalidInput, UnknownDurableStream } from "./errors.js";
 import type { WritableValue } from "./json.js";
 import { type BatchHandler, EventStream, type StreamOptions, type StreamTarget } from "./stream.js";
 import { type CallOptions, type FetchFunction, Transport } from "./transport.js";
@@ -32,6 +32,11 @@ import {
 export interface FactstrClientOptions {
   /** The server's URL, e.g. `http://127.0.0.1:7117` (a path prefix is kept). */
   readonly baseUrl: string | URL;
+  /**
+   * The namespace (an independent log of the server, docs/server.md "Namespaces") this client uses:
+   * `"default"` (the default) is the server's unprefixed log.
+   */
+  readonly namespace?: string;
   /** Sent as `Authorization: Bearer <token>` when the server was started with `--token`. */
   readonly token?: string;
   /** How long a call may take, in milliseconds (30 000 by default); for a stream: its registration. */
@@ -39,6 +44,21 @@ export interface FactstrClientOptions {
   /** A `fetch` to use instead of the global one. */
   readonly fetch?: FetchFunction;
 }
+
+/** Options of `append` and `appendIf`. */
+export interface AppendOptions extends CallOptions {
+  /**
+   * Makes a retry safe (C9.4): when the log holds a batch appended with this key, the server answers with that
+   * batch's result and writes nothing; the same key with other events is `InvalidInput`. With a key, an append
+   * whose outcome is unknown (the connection died, the timeout passed) is sent again, with the same key, a few
+   * times before `AppendOutcomeUnknown` is thrown. 1 to 128 letters, digits or `- _ . : ~ + / =`.
+   */
+  readonly idempotencyKey?: string;
+}
+
+/** Pauses between the attempts of an append with an idempotency key whose outcome is unknown, in milliseconds. */
+export const APPEND_RETRY_PAUSES_MS: readonly number[] = [50, 250, 1000];
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:~+/=-]{1,128}$/;
 
 /** Options of `streamAll` and `streamTo`. */
 export interface LiveStreamOptions extends StreamOptions {
@@ -54,17 +74,93 @@ export interface DurableStreamOptions extends StreamOptions {
   readonly reset?: boolean;
 }
 
+/** Options of {@link FactstrClient.createNamespace}. */
+export interface CreateNamespaceOptions {
+  /** The name (1 to 40 of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit); the server picks one if absent. */
+  readonly name?: string;
+  /** Dropped by the server when unused (no request, no open stream) for `idleTimeoutSeconds`, and at its shutdown. */
+  readonly ephemeral?: boolean;
+  /** For an ephemeral namespace: 300 s by default. */
+  readonly idleTimeoutSeconds?: number;
+}
+
+/** One namespace of a server, as `namespaces()` lists it. */
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly ephemeral: boolean;
+  readonly idleTimeoutSeconds: number | null;
+  /** Streams open in it on this server; `null` for a namespace the server has not opened since it started. */
+  readonly openStreams: number | null;
+}
+
+const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+
 /** A client of one FACTSTR server. It holds no connection between calls, so it needs no closing. */
 export class FactstrClient {
   private readonly transport: Transport;
+  private readonly admin: Transport;
+  private readonly options: FactstrClientOptions;
+  /** The namespace this client uses (`"default"`: the server's unprefixed log). */
+  readonly namespace: string;
 
   constructor(options: FactstrClientOptions) {
-    this.transport = new Transport(options);
+    // A namespace may come in the URL (`http://host:port/ns/NAME`), or as the option; they must agree.
+    const server = new URL(options.baseUrl);
+    const inUrl = /\/ns\/([^/]+)\/?$/.exec(server.pathname);
+    if (inUrl !== null) server.pathname = server.pathname.slice(0, inUrl.index + 1);
+    const fromUrl = inUrl?.[1];
+    if (fromUrl !== undefined && options.namespace !== undefined && fromUrl !== options.namespace) {
+      throw new InvalidInput(`namespace ${JSON.stringify(options.namespace)} disagrees with the URL's ${fromUrl}`);
+    }
+    const namespace = options.namespace ?? fromUrl ?? "default";
+    checkNamespaceName(namespace);
+    this.namespace = namespace;
+    this.options = { ...options, baseUrl: server };
+    this.admin = new Transport(this.options);
+    this.transport =
+      namespace === "default"
+        ? this.admin
+        : new Transport({ ...this.options, baseUrl: new URL(`ns/${namespace}/`, this.admin.baseUrl) });
   }
 
-  /** The server's base URL. */
+  /** The base URL of this client's log: the server's, plus `ns/NAME/` for a namespace. */
   get baseUrl(): string {
     return this.transport.baseUrl.href;
+  }
+
+  /**
+   * Create a namespace on the server, an empty log of its own, and return a client bound to it (same token and
+   * options). Needs the admin token when the server has one. `{ ephemeral: true }` makes it the server's to
+   * drop when unused: the per-test store of a test suite. Throws `InvalidInput` (code `namespace_exists`,
+   * `too_many_namespaces`) when the server refuses.
+   */
+  async createNamespace(create: CreateNamespaceOptions = {}, options?: CallOptions): Promise<FactstrClient> {
+    if (create.name !== undefined) checkNamespaceName(create.name);
+    const body: Record<string, WritableValue> = { ephemeral: create.ephemeral === true };
+    if (create.name !== undefined) body["name"] = create.name;
+    if (create.idleTimeoutSeconds !== undefined) body["idle_timeout_seconds"] = create.idleTimeoutSeconds;
+    const text = await this.admin.request({ method: "POST", path: "/namespaces", body }, options);
+    const { name } = readNamespace(parseAnswer(text, "namespace"));
+    return new FactstrClient({ ...this.options, namespace: name });
+  }
+
+  /** Every namespace of the server, `default` first. Needs the admin token when the server has one. */
+  async namespaces(options?: CallOptions): Promise<NamespaceInfo[]> {
+    const text = await this.admin.request({ method: "GET", path: "/namespaces" }, options);
+    const answer = parseAnswer(text, "namespace list");
+    const list = (answer as { namespaces?: unknown }).namespaces;
+    if (!Array.isArray(list)) throw new BackendError("the server sent a namespace list this client cannot read");
+    return list.map(readNamespace);
+  }
+
+  /**
+   * Drop a namespace and everything in it (by default this client's own). The server refuses while it has
+   * open streams (`InvalidInput` with code `namespace_busy`) unless `force: true`, which ends them.
+   */
+  async dropNamespace(name: string = this.namespace, drop: { force?: boolean } = {}, options?: CallOptions): Promise<void> {
+    checkNamespaceName(name);
+    const path = `/namespaces/${name}${drop.force === true ? "?force=true" : ""}`;
+    await this.admin.request({ method: "DELETE", path }, options);
   }
 
   /**
@@ -74,14 +170,10 @@ export class FactstrClient {
    */
   async append<E extends readonly NewEvent<unknown>[]>(
     events: E & CheckedEvents<E>,
-    options?: CallOptions,
+    options?: AppendOptions,
   ): Promise<AppendResult> {
     checkEvents(events);
-    const text = await this.transport.request(
-      { method: "POST", path: "/append", body: { events: newEvents(events) }, unsureIfLost: true },
-      options,
-    );
-    return readAppendResult(parseAnswer(text, "append result"));
+    return this.sendAppend("/append", { events: newEvents(events) }, options);
   }
 
   /**
@@ -93,7 +185,7 @@ export class FactstrClient {
     events: E & CheckedEvents<E>,
     contextQuery: EventQuery,
     expectedContextVersion: SequenceNumberInput | null,
-    options?: CallOptions,
+    options?: AppendOptions,
   ): Promise<AppendResult> {
     checkEvents(events);
     const body = {
@@ -101,11 +193,43 @@ export class FactstrClient {
       context_query: eventQuery(contextQuery),
       expected_context_version: expectedContextVersion,
     };
-    const text = await this.transport.request(
-      { method: "POST", path: "/append_if", body, unsureIfLost: true },
-      options,
-    );
-    return readAppendResult(parseAnswer(text, "append result"));
+    return this.sendAppend("/append_if", body, options);
+  }
+
+  /**
+   * Send an append; with an idempotency key, send it again while its outcome is unknown. The server commits a
+   * key once, so a retry either commits the batch or answers with the result of the attempt that did. After the
+   * last attempt the caller gets AppendOutcomeUnknown, never a plain connection failure: an earlier attempt may
+   * have committed.
+   */
+  private async sendAppend(
+    path: string,
+    body: WritableValue,
+    options: AppendOptions | undefined,
+  ): Promise<AppendResult> {
+    const key = options?.idempotencyKey;
+    if (key === undefined) {
+      const text = await this.transport.request({ method: "POST", path, body, unsureIfLost: true }, options);
+      return readAppendResult(parseAnswer(text, "append result"));
+    }
+    if (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key)) {
+      throw new InvalidInput(
+        "idempotencyKey must be 1 to 128 characters, each a letter, a digit or one of - _ . : ~ + / =",
+      );
+    }
+    const spec = { method: "POST", path, body, unsureIfLost: true, headers: { "idempotency-key": key } } as const;
+    let unknown: AppendOutcomeUnknown | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return readAppendResult(parseAnswer(await this.transport.request(spec, options), "append result"));
+      } catch (error) {
+        if (error instanceof AppendOutcomeUnknown) unknown = error;
+        else if (unknown === undefined || !(error instanceof BackendError)) throw error;
+      }
+      const pause = APPEND_RETRY_PAUSES_MS[attempt];
+      if (pause === undefined || options?.signal?.aborted === true) throw unknown;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   /**
@@ -279,6 +403,30 @@ export class FactstrClient {
     await stream.open();
     return stream;
   }
+}
+
+function checkNamespaceName(name: string): void {
+  if (typeof name !== "string" || !NAMESPACE_NAME.test(name)) {
+    throw new InvalidInput(
+      `a namespace name is 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a ` +
+        `letter or a digit; got ${JSON.stringify(name)}`,
+    );
+  }
+}
+
+function readNamespace(value: unknown): NamespaceInfo {
+  const item = value as Record<string, unknown> | null;
+  if (item === null || typeof item !== "object" || typeof item["name"] !== "string") {
+    throw new BackendError("the server sent a namespace this client cannot read");
+  }
+  const idle = item["idle_timeout_seconds"];
+  const open = item["open_streams"];
+  return {
+    name: item["name"],
+    ephemeral: item["ephemeral"] === true,
+    idleTimeoutSeconds: typeof idle === "number" ? idle : null,
+    openStreams: typeof open === "number" ? open : typeof open === "bigint" ? Number(open) : null,
+  };
 }
 
 function checkEvents(events: readonly NewEvent<unknown>[]): void {

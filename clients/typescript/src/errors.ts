@@ -25,6 +25,7 @@
  */
 
 import type { components } from "./generated/openapi.js";
+import type { EventRecord } from "./types.js";
 
 /** The codes the server sends (openapi.json), plus the client's own for failures it detects itself. */
 export type ServerErrorCode = components["schemas"]["Problem"]["code"];
@@ -50,12 +51,18 @@ export class FactstrError extends Error {
 
 type Options = { status?: number; cause?: unknown };
 
-/** Thrown by `appendIf` when the context's current version is not the expected one; nothing was committed. */
+/**
+ * Thrown by `appendIf` when the context's current version is not the expected one; nothing was committed.
+ * `facts` are the context's facts committed after `expected` up to `actual`, oldest first (at most 100;
+ * `truncated` is true when there were more), read in the transaction that found the conflict.
+ */
 export class ConditionalAppendConflict extends FactstrError {
   constructor(
     readonly expected: bigint | null,
     readonly actual: bigint | null,
     options: Options = {},
+    readonly facts: readonly EventRecord[] = [],
+    readonly truncated: boolean = false,
   ) {
     super(`conditional append conflict: expected context version ${expected}, actual ${actual}`, {
       ...options,
@@ -124,6 +131,20 @@ export class Forbidden extends FactstrError {
   }
 }
 
+/** Thrown by a client of a namespace that does not exist on the server (or was dropped). */
+export class UnknownNamespace extends InvalidInput {
+  constructor(message: string, options: Options = {}) {
+    super(message, { ...options, code: "unknown_namespace" });
+  }
+}
+
+/** Thrown when the token does not reach the namespace (or namespace administration) the request is for. */
+export class NamespaceForbidden extends FactstrError {
+  constructor(message: string, options: Options = {}) {
+    super(message, { ...options, code: "forbidden" });
+  }
+}
+
 /** Thrown when this client address already has the server's maximum number of open streams. */
 export class TooManyStreams extends FactstrError {
   constructor(message: string, options: Options = {}) {
@@ -179,13 +200,20 @@ export class AppendOutcomeUnknown extends BackendError {
 /** The error an error answer of the server stands for. */
 export function errorFromAnswer(
   status: number,
-  body: { code: string; message: string; expected: bigint | null; actual: bigint | null },
+  body: {
+    code: string;
+    message: string;
+    expected: bigint | null;
+    actual: bigint | null;
+    facts: readonly EventRecord[];
+    truncated: boolean;
+  },
 ): FactstrError {
   const options = { status };
   const message = body.message;
   switch (body.code as ServerErrorCode) {
     case "conditional_append_conflict":
-      return new ConditionalAppendConflict(body.expected, body.actual, options);
+      return new ConditionalAppendConflict(body.expected, body.actual, options, body.facts, body.truncated);
     case "durable_stream_active":
       return new DurableStreamActive(message, options);
     case "invalid_input":
@@ -207,6 +235,15 @@ export function errorFromAnswer(
       return new Forbidden(message, { ...options, code: body.code as "host_not_allowed" | "origin_not_allowed" });
     case "unsupported_media_type":
       return new InvalidInput(message, { ...options, code: "unsupported_media_type" });
+    case "forbidden":
+      return new NamespaceForbidden(message, options);
+    case "unknown_namespace":
+      return new UnknownNamespace(message, options);
+    case "namespace_exists":
+    case "namespace_busy":
+    case "too_many_namespaces":
+    case "namespaces_unsupported":
+      return new InvalidInput(message, { ...options, code: body.code as ErrorCode });
     case "request_timeout":
       return new RequestTimeout(message, options);
     case "not_found":

@@ -122,6 +122,8 @@ export interface RequestSpec {
   readonly body?: WritableValue;
   /** The request changes the log: a lost connection means "outcome unknown", not "failed". */
   readonly unsureIfLost?: boolean;
+  /** Headers sent besides the client's own (an append's `Idempotency-Key`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export class Transport {
@@ -167,7 +169,11 @@ export class Transport {
     const body = spec.body === undefined ? undefined : requestBody(spec.body);
     const deadline = this.deadline(options);
     const what = `${spec.method} ${spec.path}`;
-    const headers = body === undefined ? this.headers : { ...this.headers, "content-type": "application/json" };
+    const headers = {
+      ...this.headers,
+      ...spec.headers,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    };
     try {
       if (this.agent !== undefined) {
         const { status, text } = await this.send(this.agent, spec.method, this.url(spec.path), headers, body, deadline);

@@ -71,6 +71,11 @@ export interface EventQuery {
   readonly limit?: number | null;
   /** Newest first. */
   readonly backwards?: boolean;
+  /**
+   * Inclusive upper bound: read the log as it was at this number (records and `current_context_version`).
+   * `appendIf` and streams refuse it with `InvalidInput`.
+   */
+  readonly max_sequence_number?: SequenceNumberInput | null;
 }
 
 /** A query as the server stores it (inside {@link DurableStreamInfo}): every field present. */
@@ -79,6 +84,7 @@ export interface StoredEventQuery {
   readonly min_sequence_number: bigint | null;
   readonly limit: number | null;
   readonly backwards: boolean;
+  readonly max_sequence_number: bigint | null;
 }
 
 /**
@@ -102,8 +108,13 @@ export interface QueryResult<T = JsonValue> {
   readonly event_records: readonly EventRecord<T>[];
   /** The last returned record's number (in the returned order), `null` when none was returned. */
   readonly last_returned_sequence_number: bigint | null;
-  /** The highest number of ANY matching event in the log, ignoring `min_sequence_number` and `limit`. */
+  /**
+   * The highest number of ANY matching event in the log, ignoring `min_sequence_number` and `limit` (at or
+   * below `max_sequence_number` when the query has one).
+   */
   readonly current_context_version: bigint | null;
+  /** The log's head in the same snapshot as the records: everything up to it has been seen. */
+  readonly head: bigint | null;
 }
 
 /** What an append returns (C4): one consecutive range, `last = first + count - 1`. */

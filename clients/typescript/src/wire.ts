@@ -43,6 +43,7 @@ const BIGINT_KEYS: ReadonlySet<string> = new Set([
   "first_sequence_number",
   "last_sequence_number",
   "min_sequence_number",
+  "max_sequence_number",
   "head",
   "cursor",
   "lag",
@@ -169,6 +170,7 @@ export function readQueryResult(value: LosslessValue): QueryResult {
       "last_returned_sequence_number",
     ),
     current_context_version: shape.bigintOrNull(wire["current_context_version"], "current_context_version"),
+    head: shape.bigintOrNull(wire["head"], "head"),
   };
 }
 
@@ -195,6 +197,7 @@ function storedQuery(shape: Shape, value: LosslessValue | undefined): StoredEven
     min_sequence_number: shape.bigintOrNull(wire["min_sequence_number"], "query.min_sequence_number"),
     limit: limit === null || limit === undefined ? null : Number(limit),
     backwards: wire["backwards"] === true,
+    max_sequence_number: shape.bigintOrNull(wire["max_sequence_number"], "query.max_sequence_number"),
   };
 }
 
@@ -251,9 +254,14 @@ export function readProgress(value: LosslessValue): bigint {
 }
 
 /** An error answer's body, or null when the body is not a FACTSTR error. */
-export function readErrorBody(
-  text: string,
-): { code: string; message: string; expected: bigint | null; actual: bigint | null } | null {
+export function readErrorBody(text: string): {
+  code: string;
+  message: string;
+  expected: bigint | null;
+  actual: bigint | null;
+  facts: readonly EventRecord[];
+  truncated: boolean;
+} | null {
   let value: LosslessValue;
   try {
     value = parseJson(text, { bigintKeys: BIGINT_KEYS, opaqueKeys: OPAQUE_KEYS });
@@ -275,5 +283,13 @@ export function readErrorBody(
     message: typeof message === "string" ? inClientWords(message) : code,
     expected: typeof expected === "bigint" ? expected : null,
     actual: typeof actual === "bigint" ? actual : null,
+    facts: conflictFacts(wire["facts"]),
+    truncated: wire["truncated"] === true,
   };
+}
+
+/** The facts of a conflict's answer (none when absent: an older server). */
+function conflictFacts(value: LosslessValue | undefined): EventRecord[] {
+  if (value === undefined || value === null) return [];
+  return readRecords(value, "conflict's facts");
 }

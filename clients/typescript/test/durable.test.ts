@@ -174,6 +174,7 @@ describe("durable streams", () => {
         min_sequence_number: null,
         limit: null,
         backwards: false,
+        max_sequence_number: null,
       },
       cursor: batches[2]!.at(-1),
       head,

@@ -62,18 +62,22 @@ class AsyncEventStore:
 
     # --- writing and reading -----------------------------------------------------------------------------
 
-    async def append(self, events: Sequence[NewEvent]) -> AppendResult:
+    async def append(self, events: Sequence[NewEvent], *, idempotency_key: str | None = None) -> AppendResult:
         """Await :meth:`factstr.EventStore.append`."""
-        return await self._run(self._store.append, events)
+        return await self._run(self._store.append, events, idempotency_key=idempotency_key)
 
     async def append_if(
         self,
         events: Sequence[NewEvent],
         context_query: EventQuery,
         expected_context_version: int | None,
+        *,
+        idempotency_key: str | None = None,
     ) -> AppendResult:
         """Await :meth:`factstr.EventStore.append_if`; raises ConditionalAppendConflict like it."""
-        return await self._run(self._store.append_if, events, context_query, expected_context_version)
+        return await self._run(
+            self._store.append_if, events, context_query, expected_context_version, idempotency_key=idempotency_key
+        )
 
     async def query(self, query: EventQuery) -> QueryResult:
         """Await :meth:`factstr.EventStore.query`."""

@@ -26,6 +26,7 @@ from .._errors import (
     InvalidInput,
     error_class,
 )
+from .._model import EventRecord
 from .._wire import encode
 from ._http11 import Connection
 
@@ -54,6 +55,8 @@ class _ErrorBody(msgspec.Struct):
     message: str = ""
     expected: int | None = None
     actual: int | None = None
+    facts: list[EventRecord] = msgspec.field(default_factory=list)
+    truncated: bool = False
 
 
 _decode_error = msgspec.json.Decoder(_ErrorBody).decode
@@ -68,7 +71,7 @@ def error_from_response(status: int, body: bytes) -> EventStoreError:
     text = error.detail if error.detail is not None else error.message
     kind = error_class(error.code)
     if kind is ConditionalAppendConflict:
-        return ConditionalAppendConflict(error.expected, error.actual)
+        return ConditionalAppendConflict(error.expected, error.actual, error.facts, error.truncated)
     if kind is EmptyAppend:
         return EmptyAppend(text)
     if kind is BackendError:
@@ -132,20 +135,31 @@ class Transport:
         with self._lock:
             self._connections.discard(connection)
 
-    def request(self, method: str, path: str, body: Any = None, *, unsure_if_lost: bool = False) -> bytes:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        unsure_if_lost: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
         """Send a request and return the answer's body (empty for 204); raise the mapped error.
 
         ``unsure_if_lost``: the request changes the log, so a connection lost after sending it leaves the
-        outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError.
+        outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError. ``headers`` are sent as well.
         """
         data = None if body is None else encode(body)
+        lines = self._json_headers if data is not None else self._headers
+        if headers:
+            lines += "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
         try:
             connection = self._connection()
         except OSError as exc:
             raise BackendError(f"cannot reach the FACTSTR server at {self.url}: {exc}") from exc
         sent = False
         try:
-            connection.send(method, self.path(path), self._json_headers if data is not None else self._headers, data)
+            connection.send(method, self.path(path), lines, data)
             sent = True
             response = connection.receive(method)
         except OSError as exc:

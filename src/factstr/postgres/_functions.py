@@ -1,4 +1,9 @@
-"""The server-side functions of schema version 2: context versions, matching events, and appends.
+"""The server-side functions of schema version 3: context versions, matching events, and appends.
+
+Version 3 bounds every walk from above too (``upto``: ``max_sequence_number``, or the largest bigint). A walk of
+the ``(event_type, seq)`` index states its upper bound as a row comparison, ``(event_type, seq) <= (type, upto)``:
+the same range of that index, but no condition on ``seq`` alone, which in a generic plan (bounds unknown) would
+make a primary-key range with two bounds look cheap enough to read instead, filtering every event by type.
 
 Every function reads a context as a *spec* (:func:`factstr.postgres._terms.context_spec`): ``null`` for every
 event, else an array of sources, each one ordered index walk. Candidates from the postings are always rechecked
@@ -7,7 +12,9 @@ against the predicate itself (``@>``, with the top-level array rule of C2), so t
 The statements inside have one good plan whatever their values (a walk of one btree by equality on its leading
 columns), so the functions plan them once per session (generic plans) instead of on every call. A plan made while
 a table was still empty must stay good once it is large, so the planner is left no other choice: sequential scans
-are off, and each walk is ordered by the whole key of the index it is meant to walk (the type's events by
+are off (and bitmap scans, since version 3: with both bounds of a range in a generic plan, the planner would
+estimate a type's events as a few rows and read all of them through a bitmap, then sort them), and each walk is
+ordered by the whole key of the index it is meant to walk (the type's events by
 ``(event_type, seq)``, not by ``seq``, which the primary key would also serve).
 
 Function bodies never contain the schema name: each function sets its own search_path, so a schema name with any
@@ -20,6 +27,7 @@ _SETTINGS = """
 SET search_path = {schema}, pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan
 SET enable_seqscan = off
+SET enable_bitmapscan = off
 """
 
 # The type keys that every one of ``terms`` occurs with, for sources without event types: a leapfrog over the
@@ -72,13 +80,14 @@ $body$
 
 CONTEXT_VERSION = (
     """
-CREATE FUNCTION {schema}.context_version(spec jsonb, above bigint) RETURNS bigint
+CREATE FUNCTION {schema}.context_version(spec jsonb, above bigint, upto bigint) RETURNS bigint
 LANGUAGE plpgsql STABLE
 """
     + _SETTINGS
     + """
 AS $body$
--- The highest sequence number above ``above`` of an event that matches the context ``spec``; NULL when none.
+-- The highest sequence number in (``above``, ``upto``] of an event that matches the context ``spec``; NULL when
+-- none.
 -- ``above`` = 0 gives the context's version (C3). STABLE: called from a statement, it reads that statement's
 -- snapshot, so a version and the records or head read with it agree.
 --
@@ -102,7 +111,7 @@ DECLARE
     i integer;
 BEGIN
     IF spec = 'null'::jsonb THEN
-        SELECT max(e.seq) INTO hit FROM events AS e WHERE e.seq > above;
+        SELECT max(e.seq) INTO hit FROM events AS e WHERE e.seq > above AND e.seq <= upto;
         RETURN hit;
     END IF;
     FOR source IN SELECT * FROM jsonb_to_recordset(spec) AS s(y text[], k bigint[], p jsonb, a boolean, t bigint[])
@@ -113,6 +122,7 @@ BEGIN
             SELECT max(x.seq) INTO hit FROM unnest(source.y) AS w(event_type)
             CROSS JOIN LATERAL (
                 SELECT e.seq FROM events AS e WHERE e.event_type = w.event_type AND e.seq > best
+                  AND (e.event_type, e.seq) <= (w.event_type, upto)
                 ORDER BY e.event_type DESC, e.seq DESC LIMIT 1
             ) AS x;
             best := greatest(best, hit);
@@ -123,13 +133,15 @@ BEGIN
             -- rechecked.
             IF source.y IS NULL THEN
                 SELECT e.seq INTO hit FROM events AS e
-                WHERE e.seq > best AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
+                WHERE e.seq > best AND e.seq <= upto
+                  AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                 ORDER BY e.seq DESC LIMIT 1;
             ELSE
                 SELECT max(x.seq) INTO hit FROM unnest(source.y) AS w(event_type)
                 CROSS JOIN LATERAL (
                     SELECT e.seq FROM events AS e
                     WHERE e.event_type = w.event_type AND e.seq > best
+                      AND (e.event_type, e.seq) <= (w.event_type, upto)
                       AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                     ORDER BY e.event_type DESC, e.seq DESC LIMIT 1
                 ) AS x;
@@ -143,7 +155,7 @@ BEGIN
             SELECT max(x.seq) INTO candidate FROM unnest(keys) AS w(type_key)
             CROSS JOIN LATERAL (
                 SELECT q.seq FROM postings AS q
-                WHERE q.term = source.t[1] AND q.type_key = w.type_key AND q.seq > best
+                WHERE q.term = source.t[1] AND q.type_key = w.type_key AND q.seq > best AND q.seq <= upto
                 ORDER BY q.term DESC, q.type_key DESC, q.seq DESC LIMIT 1
             ) AS x;
             CONTINUE WHEN candidate IS NULL;
@@ -157,7 +169,7 @@ BEGIN
             -- The newest candidate is no match (another type with the same hash, say): walk each type below.
         END IF;
         FOREACH wanted_key IN ARRAY keys LOOP
-            candidate := 9223372036854775807;
+            candidate := upto;
             LOOP
                 agreed := 0;
                 i := 1;
@@ -198,14 +210,14 @@ $body$
 
 MATCHING_EVENTS = (
     """
-CREATE FUNCTION {schema}.matching_events(spec jsonb, after bigint, lim bigint, backwards boolean)
+CREATE FUNCTION {schema}.matching_events(spec jsonb, after bigint, upto bigint, lim bigint, backwards boolean)
 RETURNS TABLE (seq bigint, batch_start bigint, occurred_at timestamptz, event_type text, payload jsonb)
 LANGUAGE plpgsql STABLE
 """
     + _SETTINGS
     + """
 AS $body$
--- The first ``lim`` events after ``after`` (the last ones when ``backwards``) that each type of each source of
+-- The first ``lim`` events in (``after``, ``upto``] (the last ones when ``backwards``) that each type of each source of
 -- ``spec`` yields: the caller removes duplicates, orders and limits the union. Each walk is bounded by ``lim``, so
 -- a read costs what it returns (times the number of walks), never the length of the log.
 #variable_conflict use_column
@@ -218,10 +230,10 @@ BEGIN
     IF spec = 'null'::jsonb THEN
         IF backwards THEN
             RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
-                WHERE e.seq > after ORDER BY e.seq DESC LIMIT lim;
+                WHERE e.seq > after AND e.seq <= upto ORDER BY e.seq DESC LIMIT lim;
         ELSE
             RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
-                WHERE e.seq > after ORDER BY e.seq LIMIT lim;
+                WHERE e.seq > after AND e.seq <= upto ORDER BY e.seq LIMIT lim;
         END IF;
         RETURN;
     END IF;
@@ -235,6 +247,7 @@ BEGIN
                 CROSS JOIN LATERAL (
                     SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
                     WHERE e.event_type = w.event_type AND e.seq > after
+                      AND (e.event_type, e.seq) <= (w.event_type, upto)
                       AND (predicate IS NULL
                            OR (e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')))
                     ORDER BY e.event_type DESC, e.seq DESC LIMIT lim
@@ -244,6 +257,7 @@ BEGIN
                 CROSS JOIN LATERAL (
                     SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
                     WHERE e.event_type = w.event_type AND e.seq > after
+                      AND (e.event_type, e.seq) <= (w.event_type, upto)
                       AND (predicate IS NULL
                            OR (e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')))
                     ORDER BY e.event_type, e.seq LIMIT lim
@@ -255,11 +269,13 @@ BEGIN
             -- A predicate without a scalar leaf for every type: the log in order, each event rechecked.
             IF backwards THEN
                 RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
-                    WHERE e.seq > after AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
+                    WHERE e.seq > after AND e.seq <= upto
+                      AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                     ORDER BY e.seq DESC LIMIT lim;
             ELSE
                 RETURN QUERY SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload FROM events AS e
-                    WHERE e.seq > after AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
+                    WHERE e.seq > after AND e.seq <= upto
+                      AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                     ORDER BY e.seq LIMIT lim;
             END IF;
             CONTINUE;
@@ -283,7 +299,7 @@ BEGIN
             CROSS JOIN LATERAL (
                 SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload
                 FROM postings AS q JOIN events AS e ON e.seq = q.seq
-                WHERE q.term = driver AND q.type_key = w.type_key AND q.seq > after
+                WHERE q.term = driver AND q.type_key = w.type_key AND q.seq > after AND q.seq <= upto
                   AND (source.y IS NULL OR e.event_type = ANY(source.y))
                   AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                 ORDER BY q.term DESC, q.type_key DESC, q.seq DESC LIMIT lim
@@ -293,13 +309,55 @@ BEGIN
             CROSS JOIN LATERAL (
                 SELECT e.seq, e.batch_start, e.occurred_at, e.event_type, e.payload
                 FROM postings AS q JOIN events AS e ON e.seq = q.seq
-                WHERE q.term = driver AND q.type_key = w.type_key AND q.seq > after
+                WHERE q.term = driver AND q.type_key = w.type_key AND q.seq > after AND q.seq <= upto
                   AND (source.y IS NULL OR e.event_type = ANY(source.y))
                   AND e.payload @> predicate AND (source.a OR jsonb_typeof(e.payload) <> 'array')
                 ORDER BY q.term, q.type_key, q.seq LIMIT lim
             ) AS x;
         END IF;
     END LOOP;
+END
+$body$
+"""
+)
+
+CONFLICT_FACTS = (
+    """
+CREATE FUNCTION {schema}.with_conflict_facts(conflicts jsonb, batch integer, spec jsonb, expected bigint, actual bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE
+"""
+    + _SETTINGS
+    + """
+AS $body$
+-- ``conflicts`` with, under the key ``batch``, the facts of the context ``spec`` in (``expected``, ``actual``]:
+-- the oldest 101 (factstr.CONFLICT_FACTS_LIMIT + 1, so that the store can tell that there were more), each
+-- [seq, occurred_at in microseconds since the epoch, event_type, payload]. Numbers up to ``actual`` were all
+-- visible when it was found (commits become visible in order), so a later statement of the same transaction
+-- reads the same facts. Unchanged when ``actual`` is not above ``expected``.
+DECLARE
+    facts jsonb;
+BEGIN
+    IF actual IS NULL OR actual <= coalesce(expected, 0) THEN
+        RETURN conflicts;
+    END IF;
+    SELECT coalesce(
+        jsonb_agg(
+            jsonb_build_array(
+                m.seq, round(extract(epoch FROM m.occurred_at) * 1000000)::bigint, m.event_type, m.payload
+            )
+            ORDER BY m.seq
+        ),
+        '[]'::jsonb
+    )
+    INTO facts
+    FROM (
+        SELECT DISTINCT ON (x.seq) x.seq, x.occurred_at, x.event_type, x.payload
+        FROM matching_events(spec, coalesce(expected, 0), actual, 101, false) AS x
+        ORDER BY x.seq
+        LIMIT 101
+    ) AS m;
+    RETURN coalesce(conflicts, '{{}}'::jsonb) || jsonb_build_object(batch::text, facts);
 END
 $body$
 """
@@ -319,9 +377,13 @@ CREATE FUNCTION {schema}.append_batches(
     posting_events integer[],
     posting_terms bigint[],
     occurred_ats timestamptz[],
+    idempotency_keys text[],
+    digests text[],
     OUT first_numbers bigint[],
     OUT actual_versions bigint[],
-    OUT notified text
+    OUT notified text,
+    OUT conflicts jsonb,
+    OUT replays jsonb
 )
 LANGUAGE plpgsql
 """
@@ -335,7 +397,13 @@ AS $body$
 -- snapshot in which the version was expected[i] (the store's query said so): then only the numbers above it are
 -- checked. occurred_ats[i] is NULL (stamp the commit time)
 -- or, for an imported batch, the time it was first committed. first_numbers[i] is the batch's first number, or
--- NULL when its condition failed, and then actual_versions[i] is the context's version. notified is the message
+-- NULL when its condition failed, and then actual_versions[i] is the context's version and conflicts -> 'i' (when
+-- the version is above the expected one) the context's facts after the expected version (with_conflict_facts).
+-- idempotency_keys is NULL when no batch has a key; else idempotency_keys[i] is NULL or the key of batch i, and
+-- digests[i] the digest of its events. A key already stored decides first, whatever the condition: the batch is
+-- not written, first_numbers[i] stays NULL and replays -> 'i' is [digest, first, last] of the stored batch (the
+-- store compares the digests). A batch committed with a key stores it in this transaction.
+-- notified is the message
 -- sent to the store's channel at commit: the new head, then, when every committed batch is small enough, the
 -- first committed number and the committed batches themselves, "head first [[micros,[[type,payload],...]],...]"
 -- (micros: the commit time in microseconds since the epoch; the JSON is the stored jsonb's text), so that
@@ -364,6 +432,7 @@ DECLARE
     body text;
     bodies text := '';
     complete boolean := true;  -- every committed batch so far has its body in bodies
+    known record;
 BEGIN
     first_numbers := array_fill(NULL::bigint, ARRAY[batch_count]);
     actual_versions := first_numbers;
@@ -377,7 +446,8 @@ BEGIN
             -- One statement, so one snapshot: the head it read is the bound of what the versions cover.
             SELECT h.seq,
                    array_agg(
-                       CASE WHEN c.spec IS NULL OR seen[c.i] IS NOT NULL THEN NULL ELSE context_version(c.spec, 0) END
+                       CASE WHEN c.spec IS NULL OR seen[c.i] IS NOT NULL THEN NULL
+                       ELSE context_version(c.spec, 0, 9223372036854775807) END
                        ORDER BY c.i
                    )
             INTO snapshot_head, versions
@@ -393,7 +463,10 @@ BEGIN
             END IF;
             actual_versions[batch] := versions[batch];
             IF versions[batch] IS DISTINCT FROM expected[batch] THEN
-                pending := pending - 1;
+                IF idempotency_keys IS NULL OR idempotency_keys[batch] IS NULL THEN
+                    pending := pending - 1;  -- a batch with a key waits for the lock: its key may decide first
+                END IF;
+                conflicts := with_conflict_facts(conflicts, batch, specs[batch], expected[batch], versions[batch]);
             END IF;
         END LOOP;
         IF pending = 0 THEN
@@ -407,6 +480,22 @@ BEGIN
     next_number := head_before + 1;
     FOR batch IN 1 .. batch_count LOOP
         size := batch_sizes[batch];
+        IF idempotency_keys IS NOT NULL AND idempotency_keys[batch] IS NOT NULL THEN
+            -- A later statement than the lock: it sees every key committed before it, and those of this group's
+            -- earlier batches, so of two appends with one key exactly one writes.
+            SELECT k.digest, k.first_seq, k.last_seq INTO known
+            FROM idempotency_keys AS k WHERE k.key = idempotency_keys[batch];
+            IF FOUND THEN
+                replays := coalesce(replays, '{{}}'::jsonb) || jsonb_build_object(
+                    batch::text, jsonb_build_array(known.digest, known.first_seq, known.last_seq)
+                );
+                actual_versions[batch] := NULL;
+                conflicts := conflicts - batch::text;
+                event_offset := event_offset + size;
+                posting_offset := posting_offset + posting_counts[batch];
+                CONTINUE;
+            END IF;
+        END IF;
         IF specs IS NOT NULL AND specs[batch] IS NOT NULL THEN
             IF versions[batch] IS DISTINCT FROM expected[batch] THEN
                 event_offset := event_offset + size;
@@ -417,9 +506,10 @@ BEGIN
                 -- A later statement than the lock: under READ COMMITTED it takes a new snapshot, which holds the
                 -- commits this writer waited for and this group's earlier batches. Only numbers above the head
                 -- the version was known at can have changed it.
-                actual := context_version(specs[batch], seen[batch]);
+                actual := context_version(specs[batch], seen[batch], 9223372036854775807);
                 IF actual IS NOT NULL THEN
                     actual_versions[batch] := actual;
+                    conflicts := with_conflict_facts(conflicts, batch, specs[batch], expected[batch], actual);
                     event_offset := event_offset + size;
                     posting_offset := posting_offset + posting_counts[batch];
                     CONTINUE;
@@ -454,6 +544,10 @@ BEGIN
         ELSIF complete THEN
             body := '[' || round(extract(epoch FROM committed_at) * 1000000)::bigint || ',[' || body || ']]';
             bodies := CASE WHEN bodies = '' THEN body ELSE bodies || ',' || body END;
+        END IF;
+        IF idempotency_keys IS NOT NULL AND idempotency_keys[batch] IS NOT NULL THEN
+            INSERT INTO idempotency_keys (key, digest, first_seq, last_seq)
+            VALUES (idempotency_keys[batch], digests[batch], next_number, next_number + size - 1);
         END IF;
         first_numbers[batch] := next_number;
         next_number := next_number + size;

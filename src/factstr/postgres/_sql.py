@@ -17,9 +17,9 @@ from datetime import datetime
 # One round trip per group of batches: the function evaluates the conditions, locks the head row, inserts the
 # events and their postings, moves the head and notifies, and the statement commits on its own (autocommit).
 APPEND_BATCHES = (
-    "SELECT first_numbers, actual_versions, notified FROM {schema}.append_batches("
+    "SELECT first_numbers, actual_versions, notified, conflicts, replays FROM {schema}.append_batches("
     "$1::integer[], $2::integer[], $3::jsonb[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], $8::jsonb[],"
-    " $9::integer[], $10::bigint[], $11::timestamptz[])"
+    " $9::integer[], $10::bigint[], $11::timestamptz[], $12::text[], $13::text[])"
 )
 
 
@@ -64,17 +64,17 @@ ANALYZED_ROWS = "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass
 # each source's first matches; the union is made distinct, ordered and limited here.
 # The version, the head of the same snapshot (what the version covers), then the records: the number, the
 # commit time, the type, the payload (read in binary format, see _prepared). $1 is the spec, $2 the bound
-# (min_sequence_number), $3 the limit (NULL: none).
+# (min_sequence_number), $3 the limit (NULL: none), $4 the upper bound (max_sequence_number, or the largest bigint).
 _QUERY = """
 WITH version AS MATERIALIZED (
-    SELECT {schema}.context_version($1::jsonb, 0) AS value, (SELECT seq FROM {head}) AS head
+    SELECT {schema}.context_version($1::jsonb, 0, $4::bigint) AS value, (SELECT seq FROM {head}) AS head
 )
 SELECT version.value, version.head, record.seq, record.occurred_at,
        record.event_type, record.payload
 FROM version
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
-    FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, {backwards}) AS m
+    FROM {schema}.matching_events($1::jsonb, $2::bigint, $4::bigint, $3::bigint, {backwards}) AS m
     ORDER BY m.seq {direction}
     LIMIT $3::bigint
 ) AS record ON true
@@ -90,7 +90,7 @@ SELECT head.seq, record.seq, record.occurred_at,
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.occurred_at, m.event_type, m.payload
-    FROM {schema}.matching_events($1::jsonb, 0, NULL, {backwards}) AS m
+    FROM {schema}.matching_events($1::jsonb, 0, 9223372036854775807, NULL, {backwards}) AS m
     ORDER BY m.seq {direction}
 ) AS record ON true
 """
@@ -98,14 +98,15 @@ QUERY_WHOLE_FORWARD = _QUERY_WHOLE.replace("{backwards}", "false").replace("{dir
 QUERY_WHOLE_BACKWARD = _QUERY_WHOLE.replace("{backwards}", "true").replace("{direction}", "DESC")
 
 # A query without filters: every event matches, so the version is the head (none for an empty log) and the
-# records are a walk of the primary key. $1 is the bound, $2 the limit.
+# records are a walk of the primary key. $1 is the lower bound, $2 the limit, $3 the upper bound (the version is
+# then the bound, when the log reaches it).
 _QUERY_ALL = """
-SELECT nullif(head.seq, 0), head.seq, record.seq, record.occurred_at,
+SELECT nullif(least(head.seq, $3::bigint), 0), head.seq, record.seq, record.occurred_at,
        record.event_type, record.payload
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT e.seq, e.occurred_at, e.event_type, e.payload FROM {events} AS e
-    WHERE e.seq > $1::bigint ORDER BY e.seq {direction} LIMIT $2::bigint
+    WHERE e.seq > $1::bigint AND e.seq <= $3::bigint ORDER BY e.seq {direction} LIMIT $2::bigint
 ) AS record ON true
 """
 QUERY_ALL_FORWARD = _QUERY_ALL.replace("{direction}", "ASC")
@@ -119,7 +120,7 @@ SELECT head.seq, record.seq, record.batch_start, record.occurred_at,
 FROM {head} AS head
 LEFT JOIN LATERAL (
     SELECT DISTINCT ON (m.seq) m.seq, m.batch_start, m.occurred_at, m.event_type, m.payload
-    FROM {schema}.matching_events($1::jsonb, $2::bigint, $3::bigint, false) AS m
+    FROM {schema}.matching_events($1::jsonb, $2::bigint, 9223372036854775807, $3::bigint, false) AS m
     ORDER BY m.seq
     LIMIT $3::bigint
 ) AS record ON true

@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
 from psycopg import sql
 
-from .._errors import AppendOutcomeUnknown, BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
+from .._errors import (
+    CONFLICT_FACTS_LIMIT,
+    AppendOutcomeUnknown,
+    BackendError,
+    ConditionalAppendConflict,
+    EventStoreError,
+    InvalidInput,
+)
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, LocalStore, Scan, StoredCursor
+from .._store import Condition, LocalStore, Scan, StoredCursor, replayed
 from .._streams import SAFETY_POLL_SECONDS
-from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery
+from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, MAX_SEQUENCE_NUMBER, Idempotency, PreparedEvent, PreparedQuery
 from . import _prepared, _sql
 from ._connection import connect, open_pool, parse_target, translate, translate_errors
 from ._holds import Holds, PostgresHold
@@ -38,6 +45,7 @@ from ._terms import context_spec, payload_terms, type_key
 from ._window import Window
 
 _decode = msgspec.json.decode
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _bigint = _prepared.bigint_of
 _timestamptz = _prepared.timestamptz_of
 
@@ -65,6 +73,7 @@ class _Batch(NamedTuple):
     spec: str | None  # the condition's context spec
     seen_head: int | None  # the head at which a query found the context at the expected version
     occurred_at: datetime | None  # only for an imported batch
+    idempotency: Idempotency | None
 
 
 class PostgresStore(LocalStore):
@@ -131,15 +140,26 @@ class PostgresStore(LocalStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         # Prepared by the appending thread, before it queues: the leader of a group only assembles parameters,
         # and a value that cannot be hashed fails its own append only.
-        result = self._committer.append(self._batch(events, condition, occurred_at))
+        result = self._committer.append(self._batch(events, condition, occurred_at, idempotency))
         self._statistics.note_head(result.last_sequence_number)
         return result
 
-    def _batch(self, events: list[PreparedEvent], condition: Condition | None, occurred_at: datetime | None) -> _Batch:
+    def _batch(
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        occurred_at: datetime | None,
+        idempotency: Idempotency | None,
+    ) -> _Batch:
         """One append for the group committer: its events' keys and terms, its condition's spec, and the head at
         which a query found the context at the expected version, if one just did."""
         try:
@@ -155,7 +175,7 @@ class PostgresStore(LocalStore):
             known = self._versions.get(spec)
             if known is not None and known[0] == condition.expected:
                 seen_head = known[1]
-        return _Batch(events, type_keys, terms, condition, spec, seen_head, occurred_at)
+        return _Batch(events, type_keys, terms, condition, spec, seen_head, occurred_at, idempotency)
 
     def _refresh_statistics(self) -> None:
         with self._pool.connection() as conn:
@@ -192,11 +212,19 @@ class PostgresStore(LocalStore):
         notified = result.get_value(0, 2)
         if notified is not None:
             self._window.add(notified.decode(encoding))  # before the appenders return and wake their streams
+        raw_conflicts = result.get_value(0, 3)
+        conflicts = {} if raw_conflicts is None else _decode(raw_conflicts)
+        raw_replays = result.get_value(0, 4)
+        replays = {} if raw_replays is None else _decode(raw_replays)
         outcomes: list[Outcome] = []
-        for batch, first, actual in zip(group, firsts, actuals, strict=True):
-            if first is None:
+        for index, (batch, first, actual) in enumerate(zip(group, firsts, actuals, strict=True), start=1):
+            known = replays.get(str(index))
+            if known is not None:
+                assert batch.idempotency is not None
+                outcomes.append(replayed(batch.idempotency, *known))
+            elif first is None:
                 assert batch.condition is not None
-                outcomes.append(ConditionalAppendConflict(batch.condition.expected, actual))
+                outcomes.append(_conflict(batch.condition.expected, actual, conflicts.get(str(index), [])))
             else:
                 count = len(batch.events)
                 outcomes.append(AppendResult(first, first + count - 1, count))
@@ -260,40 +288,45 @@ class PostgresStore(LocalStore):
             return self._query_all(query)
         statements = self._statements
         spec = context_spec(query.filters)
-        if query.limit is None and query.min_sequence_number == 0:
+        if query.limit is None and query.min_sequence_number == 0 and query.max_sequence_number is None:
             # Every match comes back, so the newest record is the version (none: no version).
             statement = statements.query_whole_backward if query.backwards else statements.query_whole_forward
             result = self._run(statement, [spec], "querying")
             records = _records(result, 1) if result.get_value(0, 1) is not None else []
             records.sort(key=_sequence_number, reverse=query.backwards)
             newest = max(records[0].sequence_number, records[-1].sequence_number) if records else None
-            self._remember(spec, newest, _bigint(result.get_value(0, 0)))
-            return QueryResult(records, records[-1].sequence_number if records else None, newest)
+            head = _bigint(result.get_value(0, 0))
+            self._remember(spec, newest, head)
+            return QueryResult(records, records[-1].sequence_number if records else None, newest, head or None)
         statement = statements.query_backward if query.backwards else statements.query_forward
         limit = None if query.limit is None else str(query.limit)
-        result = self._run(statement, [spec, str(query.min_sequence_number), limit], "querying")
+        params = [spec, str(query.min_sequence_number), limit, _upper_bound(query)]
+        result = self._run(statement, params, "querying")
         value = result.get_value(0, 0)
         version = None if value is None else _bigint(value)
-        self._remember(spec, version, _bigint(result.get_value(0, 1)))
-        return self._result(result, version, query.backwards)
+        head = _bigint(result.get_value(0, 1))
+        if query.max_sequence_number is None:
+            self._remember(spec, version, head)
+        return self._result(result, version, head, query.backwards)
 
     def _query_all(self, query: PreparedQuery) -> QueryResult:
         statements = self._statements
         statement = statements.query_all_backward if query.backwards else statements.query_all_forward
         limit = None if query.limit is None else str(query.limit)
-        result = self._run(statement, [str(query.min_sequence_number), limit], "querying")
+        result = self._run(statement, [str(query.min_sequence_number), limit, _upper_bound(query)], "querying")
         value = result.get_value(0, 0)
-        return self._result(result, None if value is None else _bigint(value), query.backwards)
+        head = _bigint(result.get_value(0, 1))
+        return self._result(result, None if value is None else _bigint(value), head, query.backwards)
 
     @staticmethod
-    def _result(result: Any, version: int | None, backwards: bool) -> QueryResult:
+    def _result(result: Any, version: int | None, head: int, backwards: bool) -> QueryResult:
         if result.get_value(0, 2) is None:
-            return QueryResult([], None, version)
+            return QueryResult([], None, version, head or None)
         records = _records(result, 2)
         # One outer row joined to the ordered records: the order is kept in practice, but SQL does not promise
         # it, and sorting records that are already in order costs one pass.
         records.sort(key=_sequence_number, reverse=backwards)
-        return QueryResult(records, records[-1].sequence_number, version)
+        return QueryResult(records, records[-1].sequence_number, version, head or None)
 
     def _remember(self, spec: str, version: int | None, head: int) -> None:
         versions = self._versions
@@ -378,6 +411,8 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
     specs: list[str | None] = []
     expected: list[int | None] = []
     seen_heads: list[int | None] = []
+    keys: list[str | None] = []
+    digests: list[str | None] = []
     event_types: list[str] = []
     type_keys: list[int] = []
     payloads: list[str] = []
@@ -388,6 +423,8 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         sizes.append(len(batch.events))
         specs.append(batch.spec)
         seen_heads.append(batch.seen_head)
+        keys.append(None if batch.idempotency is None else batch.idempotency.key)
+        digests.append(None if batch.idempotency is None else batch.idempotency.digest)
         if batch.condition is not None:
             conditional = True
             expected.append(batch.condition.expected)
@@ -414,7 +451,24 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         _sql.int_array(posting_events),
         _sql.int_array(posting_terms),
         _sql.timestamp_array([batch.occurred_at for batch in group]),
+        _sql.text_array(keys) if any(keys) else None,
+        _sql.text_array(digests) if any(keys) else None,
     ]
+
+
+def _conflict(expected: int | None, actual: int | None, facts: list[list[Any]]) -> ConditionalAppendConflict:
+    """A conflict with the facts append_batches read: [seq, micros, type, payload] each, one more than the limit
+    when there were more."""
+    records = [
+        EventRecord(seq, _EPOCH + timedelta(microseconds=micros), event_type, payload)
+        for seq, micros, event_type, payload in facts[:CONFLICT_FACTS_LIMIT]
+    ]
+    return ConditionalAppendConflict(expected, actual, records, len(facts) > CONFLICT_FACTS_LIMIT)
+
+
+def _upper_bound(query: PreparedQuery) -> str:
+    """The ``upto`` parameter of a query: its max_sequence_number, or the largest number (no bound)."""
+    return str(MAX_SEQUENCE_NUMBER if query.max_sequence_number is None else query.max_sequence_number)
 
 
 def _sequence_number(record: EventRecord) -> int:

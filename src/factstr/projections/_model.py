@@ -56,8 +56,15 @@ class QueryModel(Generic[S]):
     def __post_init__(self) -> None:
         check_durable_name(self.name)
         prepared = check_query(self.query, "QueryModel.query")
-        if prepared.min_sequence_number or prepared.limit is not None or prepared.backwards:
-            raise InvalidInput("QueryModel.query may not set min_sequence_number, limit or backwards")
+        if (
+            prepared.min_sequence_number
+            or prepared.limit is not None
+            or prepared.backwards
+            or prepared.max_sequence_number is not None
+        ):
+            raise InvalidInput(
+                "QueryModel.query may not set min_sequence_number, max_sequence_number, limit or backwards"
+            )
         if not callable(self.apply):
             raise InvalidInput(f"QueryModel.apply must be callable, got {type(self.apply).__name__}")
 

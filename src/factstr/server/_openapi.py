@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import __version__
 from .._wire import schema_components
+from ._openapi_namespaces import ADMIN_PATHS, NAMESPACE_SCHEMAS, namespaced_paths
 
 _SEQ = {
     "type": "integer",
@@ -189,6 +190,18 @@ _NAME_PARAMETER = {
     ),
     "schema": {"type": "string"},
 }
+_IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's "
+        "AppendResult and nothing is written (whatever the condition says now); the same key with other events "
+        "is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` "
+        "(else 422). Keys are kept forever."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.:~+/=-]{1,128}$"},
+}
 _STREAM_ID_PARAMETER = {"name": "stream_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _SSE = {"text/event-stream": {"schema": {"type": "string"}}}
 
@@ -198,6 +211,7 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "append",
             "summary": "Commit events atomically as one batch (C4).",
+            "parameters": [_IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": _json_body("AppendRequest", "The events of one batch."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
@@ -209,10 +223,14 @@ _PATHS: dict[str, Any] = {
         "post": {
             "operationId": "appendIf",
             "summary": "Commit only if the context's current version is the expected one (C5).",
+            "parameters": [_IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": _json_body("AppendIfRequest", "The events and the condition."),
             "responses": {
                 "200": _ok("AppendResult", "The committed range."),
-                "409": _error("`conditional_append_conflict`, with `expected` and `actual`: nothing committed."),
+                "409": _error(
+                    "`conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: "
+                    "nothing committed."
+                ),
                 **_errors(400, 401, 413, 415, 422, 503),
             },
         }
@@ -457,9 +475,9 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "http://127.0.0.1:7117"}],
         "security": [{"bearer": []}],
-        "paths": _PATHS,
+        "paths": {**_PATHS, **ADMIN_PATHS, **namespaced_paths(_PATHS)},
         "components": {
-            "schemas": {**schema_components(), **_INSPECTOR_SCHEMAS},
+            "schemas": {**schema_components(), **_INSPECTOR_SCHEMAS, **NAMESPACE_SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from .._errors import ERROR_CODES, ConditionalAppendConflict, EventStoreError
 from .._wire import Problem as ProblemBody
-from .._wire import encode
+from .._wire import encode, records_to_wire
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -34,7 +34,15 @@ class Problem(Exception):
 def from_store_error(exc: EventStoreError) -> Problem:
     """Translate a store error into its HTTP problem: the code and status its class declares."""
     if isinstance(exc, ConditionalAppendConflict):
-        return Problem(exc.status, exc.code, str(exc), expected=exc.expected, actual=exc.actual)
+        return Problem(
+            exc.status,
+            exc.code,
+            str(exc),
+            expected=exc.expected,
+            actual=exc.actual,
+            facts=records_to_wire(exc.facts),
+            truncated=exc.truncated,
+        )
     if exc.status >= 500:
         # Database messages can reveal internals; say what happened, log the details.
         return Problem(exc.status, exc.code, f"the store failed: {type(exc).__name__}")

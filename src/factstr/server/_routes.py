@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
-from .._model import DurableStreamInfo, EventQuery
+from .._model import EventQuery
 from .._store import EventStore, LocalStore
 from .._validation import sequence_number_from_text
 from .._wire import (
@@ -68,7 +68,8 @@ HEALTH_TIMEOUT_SECONDS = 1.0
 
 
 def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.factstr
+    # The namespace gate puts the state of the request's namespace into the scope.
+    state: ServerState = request.scope.get("factstr.state") or request.app.state.factstr
     return state
 
 
@@ -188,11 +189,19 @@ async def _body(request: Request, kind: type[T]) -> T:
 # --- writing and reading ----------------------------------------------------------------------------------
 
 
+def _idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header of an append, as sent; the store checks the key rule (422 otherwise)."""
+    return request.headers.get("idempotency-key")
+
+
 @endpoint
 async def append(request: Request) -> Response:
     state = _state(request)
     wire = await _body(request, AppendRequest)
-    result = await _call(request, state.store.append, events_from_wire(wire.events))
+    key = _idempotency_key(request)
+    result = await _call(
+        request, functools.partial(state.store.append, events_from_wire(wire.events), idempotency_key=key)
+    )
     state.metrics.committed(result.committed_count)
     return _json(append_result_to_wire(result))
 
@@ -204,10 +213,13 @@ async def append_if(request: Request) -> Response:
     try:
         result = await _call(
             request,
-            state.store.append_if,
-            events_from_wire(wire.events),
-            query_from_wire(wire.context_query),
-            wire.expected_context_version,
+            functools.partial(
+                state.store.append_if,
+                events_from_wire(wire.events),
+                query_from_wire(wire.context_query),
+                wire.expected_context_version,
+                idempotency_key=_idempotency_key(request),
+            ),
         )
     except ConditionalAppendConflict:
         state.metrics.conflicted()
@@ -536,22 +548,6 @@ async def healthz(request: Request) -> Response:
     return _json(Health("ok", head_now))
 
 
-@endpoint
-async def metrics(request: Request) -> Response:
-    state = _state(request)
-
-    def read() -> tuple[int | None, list[DurableStreamInfo]]:
-        return state.store.head(), state.store.durable_streams()
-
-    head_now, durable = await _call(request, read)
-    text = state.metrics.render(
-        head=head_now,
-        open_streams={"live": state.hub.count("live"), "durable": state.hub.count("durable")},
-        durable=durable,
-    )
-    return Response(text, media_type="text/plain; version=0.0.4")
-
-
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -572,6 +568,5 @@ ROUTES = [
     Route("/durable_streams/{name:durable_name}", get_durable_stream, methods=["GET"]),
     Route("/durable_streams/{name:durable_name}", delete_durable_stream, methods=["DELETE"]),
     Route("/healthz", healthz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

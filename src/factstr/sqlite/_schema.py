@@ -105,6 +105,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     # The term index becomes a full-text index: an append writes one row per event instead of one b-tree row
     # per term at a random place, and the index merges its segments as it grows.
     Migration(2, ("DROP TABLE event_terms", EVENT_TERMS_INDEX), _index_payloads),
+    # Idempotency keys (C9.4): one row per batch appended with a key, written in the batch's transaction; the
+    # digest of its events and its range of numbers, so that a retry gets the same AppendResult. Kept forever.
+    Migration(
+        3,
+        (
+            """
+            CREATE TABLE idempotency_keys (
+                key       TEXT    PRIMARY KEY,
+                digest    TEXT    NOT NULL,
+                first_seq INTEGER NOT NULL,
+                last_seq  INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+        ),
+    ),
 )
 
 SCHEMA_VERSION_KEY = "schema_version"

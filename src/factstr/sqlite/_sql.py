@@ -22,6 +22,9 @@ SELECT_HEAD = "SELECT coalesce(max(seq), 0) FROM events"
 INSERT_EVENT = "INSERT INTO events (seq, batch_start, occurred_at, event_type, payload) VALUES (?, ?, ?, ?, ?)"
 # One row per event: the words of its payload terms (see _terms), indexed by the full-text index.
 INSERT_TERMS = "INSERT INTO event_terms (rowid, terms) VALUES (?, ?)"
+# Inside the same transaction: a key committed by another writer, or by an earlier batch of this group, is seen.
+SELECT_IDEMPOTENCY_KEY = "SELECT digest, first_seq, last_seq FROM idempotency_keys WHERE key = ?"
+INSERT_IDEMPOTENCY_KEY = "INSERT INTO idempotency_keys (key, digest, first_seq, last_seq) VALUES (?, ?, ?, ?)"
 
 # --- durable cursors (each runs in its own BEGIN IMMEDIATE transaction) ----------------------------------------
 

@@ -24,6 +24,7 @@ from typing import Literal, NamedTuple, Self
 import msgspec
 
 from .._errors import (
+    CONFLICT_FACTS_LIMIT,
     AppendOutcomeUnknown,
     BackendError,
     ConditionalAppendConflict,
@@ -34,9 +35,15 @@ from .._errors import (
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters, query_matches
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, LocalStore, Scan, StoredCursor
+from .._store import Condition, LocalStore, Scan, StoredCursor, replayed
 from .._streams import SAFETY_POLL_SECONDS
-from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, PreparedEvent, PreparedQuery, check_positive_number
+from .._validation import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    Idempotency,
+    PreparedEvent,
+    PreparedQuery,
+    check_positive_number,
+)
 from . import _holds, _schema, _sql
 from ._connections import ReaderPool, open_connection
 from ._terms import payload_document
@@ -76,6 +83,7 @@ class _Batch(NamedTuple):
     documents: list[str]
     condition: Condition | None
     occurred_at: int | None  # microseconds since the epoch, only for an imported batch
+    idempotency: Idempotency | None
 
 
 # SQLite result codes that say the database (not a batch) failed: retrying the batches one by one cannot help,
@@ -231,12 +239,17 @@ class SQLiteStore(LocalStore):
     # --- writing -----------------------------------------------------------------------------------------
 
     def _append(
-        self, events: list[PreparedEvent], condition: Condition | None, *, occurred_at: datetime | None = None
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
     ) -> AppendResult:
         micros = None if occurred_at is None else (occurred_at - _EPOCH) // timedelta(microseconds=1)
         # Hashing happens in the caller's thread, before the batch waits for the writer.
         documents = [payload_document(event.payload) for event in events]
-        return self._committer.append(_Batch(events, documents, condition, micros))
+        return self._committer.append(_Batch(events, documents, condition, micros, idempotency))
 
     def _commit_group(self, group: list[_Batch]) -> list[Outcome]:
         """Commit a group of appends in one transaction; return each one's result or its own error.
@@ -318,12 +331,20 @@ class SQLiteStore(LocalStore):
         occurred_at = time.time_ns() // 1000
         outcomes: list[Outcome] = []
         for batch in group:
+            idempotency = batch.idempotency
+            if idempotency is not None:
+                # A key the log holds decides before the condition: the retry of a committed batch returns its
+                # result even when its condition would fail now.
+                known = connection.execute(_sql.SELECT_IDEMPOTENCY_KEY, (idempotency.key,)).fetchone()
+                if known is not None:
+                    outcomes.append(replayed(idempotency, *known))
+                    continue
             condition = batch.condition
             if condition is not None:
                 # Sees the rows of the earlier batches of this group: they are in this transaction.
                 actual = self._context_version(connection, condition.filters, head)
                 if actual != condition.expected:
-                    outcomes.append(ConditionalAppendConflict(condition.expected, actual))
+                    outcomes.append(self._conflict(connection, condition, actual))
                     continue
             first = head + 1
             stamp = occurred_at if batch.occurred_at is None else batch.occurred_at
@@ -337,8 +358,27 @@ class SQLiteStore(LocalStore):
             )
             connection.executemany(_sql.INSERT_TERMS, enumerate(batch.documents, first))
             head = first + count - 1
+            if idempotency is not None:
+                connection.execute(_sql.INSERT_IDEMPOTENCY_KEY, (idempotency.key, idempotency.digest, first, head))
             outcomes.append(AppendResult(first, head, count))
         return outcomes
+
+    def _conflict(
+        self, connection: sqlite3.Connection, condition: Condition, actual: int | None
+    ) -> ConditionalAppendConflict:
+        """The conflict with the context's facts in (expected, actual], read in the transaction that found it."""
+        plan = self._plan(connection, condition.filters)
+        reader = _RecordReader(condition.filters)
+        facts: list[EventRecord] = []
+        low, high = condition.expected or 0, actual or 0
+        for row in self._walk(connection, plan, low, high, False, min(CONFLICT_FACTS_LIMIT + 1, _MAX_CHUNK)):
+            record = reader.record(row)
+            if record is not None:
+                facts.append(record)
+                if len(facts) > CONFLICT_FACTS_LIMIT:
+                    break
+        truncated = len(facts) > CONFLICT_FACTS_LIMIT
+        return ConditionalAppendConflict(condition.expected, actual, facts[:CONFLICT_FACTS_LIMIT], truncated)
 
     @staticmethod
     def _rollback(connection: sqlite3.Connection) -> None:
@@ -379,13 +419,14 @@ class SQLiteStore(LocalStore):
         records: list[EventRecord] = []
         with self._translated("query"), self._readers.snapshot() as connection:
             head: int = connection.execute(_sql.SELECT_HEAD).fetchone()[0]
+            top = query.top(head)  # the upper bound is a range on seq, like the lower one
             plan = self._plan(connection, filters)
             version: int | None = None
-            searched_from = head  # the highest number not yet known to be above every match
+            searched_from = top  # the highest number not yet known to be above every match
             reader = _RecordReader(filters)
             if query.limit != 0:
                 first_chunk = _FIRST_QUERY_CHUNK if query.limit is None else min(query.limit, _FIRST_QUERY_CHUNK)
-                rows = self._walk(connection, plan, query.min_sequence_number, head, query.backwards, first_chunk)
+                rows = self._walk(connection, plan, query.min_sequence_number, top, query.backwards, first_chunk)
                 complete = True
                 for row in rows:
                     record = reader.record(row)
@@ -399,12 +440,12 @@ class SQLiteStore(LocalStore):
                     version = max(records[0].sequence_number, records[-1].sequence_number)
                     searched_from = 0
                 elif complete:
-                    searched_from = min(query.min_sequence_number, head)
+                    searched_from = min(query.min_sequence_number, top)
             if searched_from:
                 # The highest match of the whole log is the first one met walking down from there.
                 version = self._version_below(connection, plan, filters, searched_from)
         last = records[-1].sequence_number if records else None
-        return QueryResult(records, last, version)
+        return QueryResult(records, last, version, head or None)
 
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
         records: list[EventRecord] = []

@@ -24,12 +24,19 @@ def query(
     min_sequence_number: int | None = None,
     limit: int | None = None,
     backwards: bool = False,
+    max_sequence_number: int | None = None,
 ) -> EventQuery:
     """Build a query of one filter (or of every event when neither part is given)."""
     filters = None
     if types is not None or predicates is not None:
         filters = [EventFilter(event_types=types, payload_predicates=predicates)]
-    return EventQuery(filters=filters, min_sequence_number=min_sequence_number, limit=limit, backwards=backwards)
+    return EventQuery(
+        filters=filters,
+        min_sequence_number=min_sequence_number,
+        limit=limit,
+        backwards=backwards,
+        max_sequence_number=max_sequence_number,
+    )
 
 
 def numbers(records: list[EventRecord]) -> list[int]:
