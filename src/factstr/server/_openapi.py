@@ -340,7 +340,7 @@ _PATHS: dict[str, Any] = {
     "/streams/{stream_id}/ack": {
         "post": {
             "operationId": "ackStream",
-            "summary": "Acknowledge that a durable stream's batches up to a number were handled.",
+            "summary": "Acknowledge a durable stream's batches up to a number, on the stream's own server only.",
             "description": (
                 "Only what this stream delivered can be acknowledged: a number above its last batch or progress "
                 "position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes "
@@ -354,8 +354,12 @@ _PATHS: dict[str, Any] = {
     "/streams/{stream_id}": {
         "delete": {
             "operationId": "closeStream",
-            "summary": "End a stream; returns once the server stopped it and released its durable name.",
-            "description": "A durable stream's unacknowledged batch stays unhandled: its cursor stays.",
+            "summary": "End a stream on its own server; returns once it stopped and released its durable name.",
+            "description": (
+                "A durable stream's unacknowledged batch stays unhandled: its cursor stays. The stream id is this "
+                "server process's: behind a load balancer use DELETE /streams/durable/{name} (durable) or close "
+                "the connection (live)."
+            ),
             "parameters": [_STREAM_ID_PARAMETER],
             "responses": {"204": {"description": "Ended."}, **_errors(401, 404)},
         }

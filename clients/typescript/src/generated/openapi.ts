@@ -170,7 +170,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Acknowledge that a durable stream's batches up to a number were handled.
+         * Acknowledge a durable stream's batches up to a number, on the stream's own server only.
          * @description Only what this stream delivered can be acknowledged: a number above its last batch or progress position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes nothing.
          */
         post: operations["ackStream"];
@@ -191,8 +191,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * End a stream; returns once the server stopped it and released its durable name.
-         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays.
+         * End a stream on its own server; returns once it stopped and released its durable name.
+         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays. The stream id is this server process's: behind a load balancer use DELETE /streams/durable/{name} (durable) or close the connection (live).
          */
         delete: operations["closeStream"];
         options?: never;
@@ -544,7 +544,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Acknowledge that a durable stream's batches up to a number were handled.
+         * Acknowledge a durable stream's batches up to a number, on the stream's own server only.
          * @description Only what this stream delivered can be acknowledged: a number above its last batch or progress position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes nothing.
          */
         post: operations["namespaceAckStream"];
@@ -565,8 +565,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * End a stream; returns once the server stopped it and released its durable name.
-         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays.
+         * End a stream on its own server; returns once it stopped and released its durable name.
+         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays. The stream id is this server process's: behind a load balancer use DELETE /streams/durable/{name} (durable) or close the connection (live).
          */
         delete: operations["namespaceCloseStream"];
         options?: never;
