@@ -447,13 +447,17 @@ export class EventStream {
     // answered before, so the cursor of each acknowledged batch is stored when the name is released.
     connection.deadline.abort(new Disconnected("closed"));
     const token = this.newestToken ?? connection.ready.stream_token;
-    if (this.target.kind !== "durable" || token === null) return;
+    // Then wait until the server stopped the stream. A durable stream: any server answers once the name was
+    // released, so registering it again delivers no handled batch. A live stream: its own server answers
+    // once it stopped (a 404 from another server, or after it already ended, is as good).
+    const path =
+      this.target.kind === "durable" && token !== null
+        ? `${this.target.path}?stream_token=${encodeURIComponent(token)}`
+        : `/streams/${encodeURIComponent(connection.ready.stream_id)}`;
     try {
-      // Any server answers once the name was released, so registering it again delivers no handled batch.
-      const path = `${this.target.path}?stream_token=${encodeURIComponent(token)}`;
       await this.transport.request({ method: "DELETE", path });
     } catch {
-      // The server is gone: the name is released when it notices our connection closed (or its session ends).
+      // The server is gone or another one answered: the stream ends when its server notices the closed connection.
     }
   }
 

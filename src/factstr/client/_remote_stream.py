@@ -296,21 +296,27 @@ class RemoteStream:
                 return
             self._closing = True
             self._condition.notify_all()
-            token = self._token
+            token, stream_id = self._token, self._stream_id
         # Closing the connection ends the stream on whichever server serves it (behind a load balancer,
-        # maybe not the one the next request reaches); a live stream needs nothing more.
+        # maybe not the one the next request reaches).
         self._force_close()
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
             reader.join()
         self._close_connection()
+        # Then wait until the server stopped it. A durable stream: any server answers once the name was
+        # released (acknowledged batches are stored by then). A live stream: its own server answers once it
+        # stopped; a 404 (another server, or the stream already ended) is as good.
         if self._durable and token is not None:
-            # Any server answers once the name was released: acknowledged batches are stored by then.
             target = self._path + "?" + urllib.parse.urlencode({"stream_token": token})
-            try:
-                self._transport.request("DELETE", target)
-            except EventStoreError as exc:
-                logger.info("could not confirm the close of %s on the server: %s", self._path, exc)
+        elif stream_id is not None:
+            target = f"/streams/{stream_id}"
+        else:
+            return
+        try:
+            self._transport.request("DELETE", target)
+        except EventStoreError as exc:
+            logger.info("could not confirm the close of %s on the server: %s", self._path, exc)
 
     def _force_close(self) -> None:
         with self._condition:
