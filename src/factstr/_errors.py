@@ -19,13 +19,47 @@ Every error a store raises derives from :class:`EventStoreError`::
     └── AbandonedBatch                 factstr.aio: a durable batch the async consumer did not finish
 
 Driver exceptions never escape: stores translate them at the boundary with ``raise ... from exc``.
+
+Each class carries its stable error code and HTTP status (``code``, ``status``), declared where the class is
+(``class EmptyAppend(InvalidInput, code="empty_append", status=422)``); a subclass without its own code
+answers with its parent's. :data:`ERROR_CODES` is the one table of codes the HTTP API sends: the server
+answers with it, the Python client raises from it (:func:`error_class`), and the OpenAPI document lists it
+for the TypeScript client. A few codes belong to the HTTP layer only (a body too large, a missing token);
+they are registered here too, with the class a client raises for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar, NamedTuple
 
 from ._model import EventRecord
+
+
+class ErrorCode(NamedTuple):
+    """One stable error code of the HTTP API: its HTTP status, a fixed title, and the class clients raise."""
+
+    code: str
+    status: int
+    title: str
+    error_class: type[EventStoreError]
+
+
+ERROR_CODES: dict[str, ErrorCode] = {}
+"""Every error code the HTTP API sends, in declaration order (filled as the classes below are defined)."""
+
+
+def register_code(code: str, status: int, title: str, error_class: type[EventStoreError]) -> None:
+    """Add a code to :data:`ERROR_CODES`; a code is declared once."""
+    if code in ERROR_CODES:
+        raise ValueError(f"error code {code!r} is declared twice")
+    ERROR_CODES[code] = ErrorCode(code, status, title, error_class)
+
+
+def error_class(code: str) -> type[EventStoreError]:
+    """The class a client raises for ``code``; BackendError for a code it does not know (a newer server)."""
+    known = ERROR_CODES.get(code)
+    return BackendError if known is None else known.error_class
 
 
 class EventStoreError(Exception):
@@ -33,12 +67,30 @@ class EventStoreError(Exception):
 
     __module__ = "factstr"
 
+    code: ClassVar[str] = "backend_error"
+    status: ClassVar[int] = 503
+
+    def __init_subclass__(
+        cls, *, code: str | None = None, status: int | None = None, title: str = "", **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is None:
+            return
+        cls.code = code
+        cls.status = cls.status if status is None else status
+        register_code(code, cls.status, title, cls)
+
 
 CONFLICT_FACTS_LIMIT = 100
 """At most this many facts travel with a ConditionalAppendConflict (the oldest ones; ``truncated`` says so)."""
 
 
-class ConditionalAppendConflict(EventStoreError):
+class ConditionalAppendConflict(
+    EventStoreError,
+    code="conditional_append_conflict",
+    status=409,
+    title="The context changed",
+):
     """Raised by ``append_if`` when the context's current version is not the expected one.
 
     ``facts`` are the context's facts committed after ``expected`` up to ``actual``, oldest first, read in the
@@ -68,19 +120,33 @@ class ConditionalAppendConflict(EventStoreError):
         return (ConditionalAppendConflict, (self.expected, self.actual, self.facts, self.truncated))
 
 
-class DurableStreamActive(EventStoreError):
+class DurableStreamActive(
+    EventStoreError,
+    code="durable_stream_active",
+    status=409,
+    title="The durable name is held",
+):
     """Raised when a durable name is already held by another stream, in this or another process."""
 
     __module__ = "factstr"
 
 
-class InvalidInput(EventStoreError):
+class InvalidInput(
+    EventStoreError,
+    code="invalid_input",
+    status=422,
+    title="Invalid input",
+):
     """Raised for arguments that break the contract or a documented limit; says what and where. Nothing is committed."""
 
     __module__ = "factstr"
 
 
-class EmptyAppend(InvalidInput):
+class EmptyAppend(
+    InvalidInput,
+    code="empty_append",
+    title="No events to append",
+):
     """Raised by ``append`` and ``append_if`` when given no events."""
 
     __module__ = "factstr"
@@ -89,25 +155,45 @@ class EmptyAppend(InvalidInput):
         super().__init__(message)
 
 
-class DurableStreamMismatch(InvalidInput):
+class DurableStreamMismatch(
+    InvalidInput,
+    code="durable_stream_mismatch",
+    status=409,
+    title="The durable name is stored with another query",
+):
     """Raised when a durable name is registered with a query that differs from its stored one."""
 
     __module__ = "factstr"
 
 
-class UnknownDurableStream(InvalidInput):
+class UnknownDurableStream(
+    InvalidInput,
+    code="unknown_durable_stream",
+    status=404,
+    title="No such durable stream",
+):
     """Raised by cursor admin calls that need a stored cursor when the name has none."""
 
     __module__ = "factstr"
 
 
-class UnknownNamespace(InvalidInput):
+class UnknownNamespace(
+    InvalidInput,
+    code="unknown_namespace",
+    status=404,
+    title="No such namespace",
+):
     """Raised by a client of a server namespace that does not exist (or was dropped)."""
 
     __module__ = "factstr"
 
 
-class StoreClosed(EventStoreError):
+class StoreClosed(
+    EventStoreError,
+    code="store_closed",
+    status=503,
+    title="The store is closed",
+):
     """Raised by any operation on a store after ``close()``."""
 
     __module__ = "factstr"
@@ -128,13 +214,22 @@ class StreamEnded(EventStoreError):
     __module__ = "factstr"
 
 
-class BackendError(EventStoreError):
+class BackendError(
+    EventStoreError,
+    code="backend_error",
+    status=503,
+    title="The store failed",
+):
     """Raised when the database fails; the driver's exception is the ``__cause__``."""
 
     __module__ = "factstr"
 
 
-class AppendOutcomeUnknown(BackendError):
+class AppendOutcomeUnknown(
+    BackendError,
+    code="append_outcome_unknown",
+    title="The outcome of the append is unknown",
+):
     """Raised when the connection was lost while an append committed: it may or may not be in the log.
 
     Never retry blindly (a retry could commit the batch twice): retry with the same ``idempotency_key``, or
@@ -161,3 +256,25 @@ class AbandonedBatch(EventStoreError):
     """A durable batch the async consumer did not finish: the cursor stays before it; it comes again."""
 
     __module__ = "factstr.aio"
+
+
+# The codes of the HTTP layer itself, refused before any store call, with the class a client raises for each.
+register_code("unauthorized", 401, "A valid bearer token is required", BackendError)
+register_code("host_not_allowed", 403, "The Host header names no address of this server", BackendError)
+register_code("origin_not_allowed", 403, "A page of another origin may not change anything", BackendError)
+register_code("not_found", 404, "No such route or stream", BackendError)
+register_code("method_not_allowed", 405, "The method is not allowed here", BackendError)
+register_code("request_timeout", 408, "The request did not arrive in time", BackendError)
+register_code("payload_too_large", 413, "The request body is above the server's limit", InvalidInput)
+register_code("unsupported_media_type", 415, "A request body must be JSON", InvalidInput)
+register_code("too_many_streams", 429, "This client has the maximum number of open streams", BackendError)
+register_code("internal_error", 500, "The server failed", BackendError)
+# Namespace administration (server/_namespaces.py): refusals of a request that cannot be done as asked.
+register_code("forbidden", 403, "The token does not reach this", BackendError)
+register_code("namespace_exists", 409, "The namespace exists already", InvalidInput)
+register_code("namespace_busy", 409, "The namespace has open streams", InvalidInput)
+register_code("too_many_namespaces", 429, "The server holds its maximum of namespaces", InvalidInput)
+register_code("namespaces_unsupported", 409, "This server's store cannot hold namespaces", InvalidInput)
+
+# A client's StoreClosed means "you closed this store"; a server whose store is closed is infrastructure to it.
+ERROR_CODES["store_closed"] = ERROR_CODES["store_closed"]._replace(error_class=BackendError)

@@ -21,7 +21,7 @@ import msgspec
 from ._errors import CONFLICT_FACTS_LIMIT, ConditionalAppendConflict, DurableStreamActive, InvalidInput
 from ._matching import Filters, filter_matches, payload_leaves
 from ._model import JSON, AppendResult, EventRecord, QueryResult
-from ._store import Condition, EventStore, Scan, StoredCursor, replayed
+from ._store import Condition, LocalStore, Scan, StoredCursor, replayed
 from ._streams import SAFETY_POLL_SECONDS
 from ._validation import DEFAULT_MAX_PAYLOAD_BYTES, Idempotency, PreparedEvent, PreparedQuery
 
@@ -47,7 +47,7 @@ class _MemoryHold:
                 self._holds.discard(self._name)
 
 
-class MemoryStore(EventStore):
+class MemoryStore(LocalStore):
     """The in-process reference store: fast, thread-safe, gone when the object is.
 
     Durable cursors live as long as the store object.

@@ -1,9 +1,13 @@
-"""The EventStore base: the contract in one place, shared by every store.
+"""The store contract (:class:`EventStore`) and the base the local stores share (:class:`LocalStore`).
 
-Public methods validate their input (``_validation``), check that the store is open, and call a small set of
-backend methods that each store implements: append a prepared batch under an optional condition, run a
-prepared query, read matching records after a position, and keep durable cursors and holds. Streams are run
-by the shared runtime (``_streams``); no store has delivery code of its own.
+``EventStore`` is the public contract, abstract: every store is one (``isinstance(x, EventStore)``), the
+HTTP client included. Its writing and reading methods validate their input (``_validation``) in one place,
+check that the store is open and call ``_append``, ``_query`` and ``_head``, which every store answers in its
+own way (a database, or a server); streams and durable cursors are abstract here.
+
+``LocalStore`` implements streams and durable cursors once for the stores that keep the log themselves, over
+a small set of backend methods: read matching records after a position, and keep durable cursors and holds.
+Streams are run by the shared runtime (``_streams``); no store has delivery code of its own.
 """
 
 from __future__ import annotations
@@ -202,6 +206,219 @@ class EventStore(abc.ABC):
         """Call ``handler`` with every batch committed after this call, one call per batch."""
         return self.stream_to(EventQuery(), handler, start=start, on_error=on_error)
 
+    @abc.abstractmethod
+    def stream_to(
+        self,
+        query: EventQuery,
+        handler: Handler,
+        *,
+        start: Start = "end",
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        """Call ``handler`` with the matching events of every batch committed after this call.
+
+        A batch without a matching event produces no call. A handler that raises is reported (``failure``,
+        ``on_error``, the ``factstr`` logger) and the stream goes on with the next batch. ``start`` (default
+        "end") may instead resume after a sequence number, or replay from the "beginning", with the same
+        batch boundaries and no gap or duplicate (the HTTP server resumes ``Last-Event-ID`` with it).
+        """
+
+    def stream_all_durable(
+        self,
+        durable: DurableStream | str,
+        handler: Handler,
+        *,
+        start: Start = "beginning",
+        reset: bool = False,
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        """Like :meth:`stream_to_durable` for every event."""
+        return self.stream_to_durable(durable, EventQuery(), handler, start=start, reset=reset, on_error=on_error)
+
+    @abc.abstractmethod
+    def stream_to_durable(
+        self,
+        durable: DurableStream | str,
+        query: EventQuery,
+        handler: Handler,
+        *,
+        start: Start = "beginning",
+        reset: bool = False,
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        """Replay every matching batch after the stored cursor, then go on live, with no gap or duplicate.
+
+        A new name starts at ``start`` ("beginning", "end", or after a sequence number); so does an existing
+        one with ``reset=True``, which also replaces its query. Raises DurableStreamMismatch when the name
+        is stored with another query, DurableStreamActive while another holder has it. A handler that raises
+        stops the stream at the failed batch; registering again resumes there.
+        """
+
+    @abc.abstractmethod
+    def durable_streams(self) -> list[DurableStreamInfo]:
+        """Return every stored durable cursor, sorted by name."""
+
+    @abc.abstractmethod
+    def durable_stream(self, durable: DurableStream | str) -> DurableStreamInfo | None:
+        """Return one stored durable cursor, or ``None`` if the name has none."""
+
+    @abc.abstractmethod
+    def reset_durable_stream(self, durable: DurableStream | str, position: int) -> None:
+        """Set a stored cursor so that the next registration resumes after ``position`` (0 to 2**63 - 1).
+
+        Raises DurableStreamActive while the name is held and UnknownDurableStream if it has no cursor.
+        """
+
+    @abc.abstractmethod
+    def delete_durable_stream(self, durable: DurableStream | str) -> None:
+        """Delete a stored cursor (nothing happens if there is none); raises DurableStreamActive while held."""
+
+    # --- lifecycle ---------------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop every stream of this store (storing their cursors), then release connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._streams_lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.unsubscribe()
+        self._close_backend()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- what the stream runtime and the server ask of any store ---------------------------------------
+
+    def stream_ended(self, stream: EventStream) -> None:
+        """Forget a stopped stream."""
+        with self._streams_lock:
+            self._streams.discard(stream)
+
+    def _cancel_statement(self, thread_id: int) -> bool:
+        """Cancel the database statement the thread ``thread_id`` runs for this store, if the store can.
+
+        For callers that give up waiting (an HTTP client that went away). Returns whether a cancel was sent;
+        the interrupted call then raises BackendError in its own thread. Stores without statements to cancel
+        return ``False``.
+        """
+        return False
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed()
+
+    def _durable_arguments(
+        self, durable: DurableStream | str, query: EventQuery, start: Start, reset: bool
+    ) -> tuple[str, Filters, Start]:
+        """Validate the arguments of a durable registration; return the name, the filters and the start."""
+        name = check_durable_name(durable)
+        filters = check_unbounded(check_query(query), "query", "a stream")
+        where = check_start(start)
+        if type(reset) is not bool:
+            raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
+        self._check_open()
+        return name, filters, where
+
+    def _start_stream(
+        self,
+        source: StreamSource,
+        filters: Filters,
+        handler: Handler,
+        *,
+        position: int,
+        durable_name: str | None = None,
+        hold: Hold | None = None,
+        on_error: ErrorCallback | None = None,
+    ) -> EventStream:
+        """Run a stream over ``source`` on the shared runtime; a hold it was given is released if that fails."""
+        try:
+            self._watch_other_processes()
+            stream = EventStream(
+                source,
+                filters,
+                handler,
+                position=position,
+                durable_name=durable_name,
+                hold=hold,
+                on_error=on_error,
+                poll_interval=self._poll_interval,
+            )
+            with self._streams_lock:
+                self._streams.add(stream)
+            stream.start()
+        except BaseException:
+            if hold is not None:
+                hold.release()
+            raise
+        return stream
+
+    def _watch_other_processes(self) -> None:
+        """Make commits of other processes wake this store's streams; called before every stream starts.
+
+        Stores shared between processes start their watcher here (once), so that a store nobody streams
+        from runs no watcher at all. The default does nothing: nothing else can write to the log.
+        """
+        return
+
+    # --- what each store implements ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def _append(
+        self,
+        events: list[PreparedEvent],
+        condition: Condition | None,
+        *,
+        occurred_at: datetime | None = None,
+        idempotency: Idempotency | None = None,
+    ) -> AppendResult:
+        """Commit one batch, if ``condition`` holds; raise ConditionalAppendConflict otherwise.
+
+        ``occurred_at`` (UTC) replaces the commit time only for :meth:`import_batch`. With ``idempotency``, a
+        key the log holds returns its batch's result (another digest: InvalidInput) before the condition is
+        checked, and a committed batch stores its key in the same transaction.
+        """
+
+    @abc.abstractmethod
+    def _query(self, query: PreparedQuery) -> QueryResult:
+        """Run a validated query from one snapshot."""
+
+    @abc.abstractmethod
+    def _head(self) -> int:
+        """Return the highest committed sequence number, 0 for an empty log."""
+
+    @abc.abstractmethod
+    def _close_backend(self) -> None:
+        """Release connections and background threads; called once, after every stream stopped."""
+
+
+class LocalStore(EventStore):
+    """The base of the stores that keep the log themselves (memory, SQLite, PostgreSQL).
+
+    It implements streams and durable cursors once, over a small set of backend methods each local store
+    provides: read matching records after a position, and keep durable cursors and holds. It is also the
+    stores' :class:`~factstr._streams.StreamSource`. A store that forwards the contract elsewhere (the HTTP
+    client) derives from :class:`EventStore` directly and has none of these hooks.
+    """
+
+    __module__ = "factstr"
+
     def stream_to(
         self,
         query: EventQuery,
@@ -221,18 +438,6 @@ class EventStore(abc.ABC):
         where = check_start(start)
         self._check_open()
         return self._start_stream(self, filters, handler, position=self._start_position(where), on_error=on_error)
-
-    def stream_all_durable(
-        self,
-        durable: DurableStream | str,
-        handler: Handler,
-        *,
-        start: Start = "beginning",
-        reset: bool = False,
-        on_error: ErrorCallback | None = None,
-    ) -> EventStream:
-        """Like :meth:`stream_to_durable` for every event."""
-        return self.stream_to_durable(durable, EventQuery(), handler, start=start, reset=reset, on_error=on_error)
 
     def stream_to_durable(
         self,
@@ -314,35 +519,6 @@ class EventStore(abc.ABC):
         finally:
             hold.release()
 
-    # --- lifecycle ---------------------------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._closed
-
-    def close(self) -> None:
-        """Stop every stream of this store (storing their cursors), then release connections. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        with self._streams_lock:
-            streams = list(self._streams)
-        for stream in streams:
-            stream.unsubscribe()
-        self._close_backend()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # --- the stream runtime's view of the store (StreamSource) -------------------------------------------
 
     def read_batches(self, after: int, filters: Filters) -> tuple[list[list[EventRecord]], int]:
@@ -381,76 +557,11 @@ class EventStore(abc.ABC):
         """Move a durable cursor forward (never backwards)."""
         self._advance_cursor(name, cursor)
 
-    def stream_ended(self, stream: EventStream) -> None:
-        """Forget a stopped stream."""
-        with self._streams_lock:
-            self._streams.discard(stream)
-
-    def _cancel_statement(self, thread_id: int) -> bool:
-        """Cancel the database statement the thread ``thread_id`` runs for this store, if the store can.
-
-        For callers that give up waiting (an HTTP client that went away). Returns whether a cancel was sent;
-        the interrupted call then raises BackendError in its own thread. Stores without statements to cancel
-        return ``False``.
-        """
-        return False
-
-    # --- helpers -----------------------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosed()
-
     def _start_position(self, where: Start) -> int:
         """The position a stream starts after: 0 for "beginning", the head for "end", else the number."""
         if where == "end":
             return self._head()
         return 0 if where == "beginning" else int(where)
-
-    def _durable_arguments(
-        self, durable: DurableStream | str, query: EventQuery, start: Start, reset: bool
-    ) -> tuple[str, Filters, Start]:
-        """Validate the arguments of a durable registration; return the name, the filters and the start."""
-        name = check_durable_name(durable)
-        filters = check_unbounded(check_query(query), "query", "a stream")
-        where = check_start(start)
-        if type(reset) is not bool:
-            raise InvalidInput(f"reset must be a bool, got {type(reset).__name__}")
-        self._check_open()
-        return name, filters, where
-
-    def _start_stream(
-        self,
-        source: StreamSource,
-        filters: Filters,
-        handler: Handler,
-        *,
-        position: int,
-        durable_name: str | None = None,
-        hold: Hold | None = None,
-        on_error: ErrorCallback | None = None,
-    ) -> EventStream:
-        """Run a stream over ``source`` on the shared runtime; a hold it was given is released if that fails."""
-        try:
-            self._watch_other_processes()
-            stream = EventStream(
-                source,
-                filters,
-                handler,
-                position=position,
-                durable_name=durable_name,
-                hold=hold,
-                on_error=on_error,
-                poll_interval=self._poll_interval,
-            )
-            with self._streams_lock:
-                self._streams.add(stream)
-            stream.start()
-        except BaseException:
-            if hold is not None:
-                hold.release()
-            raise
-        return stream
 
     def _info(self, stored: StoredCursor, head: int) -> DurableStreamInfo:
         return DurableStreamInfo(
@@ -462,31 +573,7 @@ class EventStore(abc.ABC):
             active=self._is_held(stored.name),
         )
 
-    # --- what each store implements ----------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def _append(
-        self,
-        events: list[PreparedEvent],
-        condition: Condition | None,
-        *,
-        occurred_at: datetime | None = None,
-        idempotency: Idempotency | None = None,
-    ) -> AppendResult:
-        """Commit one batch, if ``condition`` holds; raise ConditionalAppendConflict otherwise.
-
-        ``occurred_at`` (UTC) replaces the commit time only for :meth:`import_batch`. With ``idempotency``, a
-        key the log holds returns its batch's result (another digest: InvalidInput) before the condition is
-        checked, and a committed batch stores its key in the same transaction.
-        """
-
-    @abc.abstractmethod
-    def _query(self, query: PreparedQuery) -> QueryResult:
-        """Run a validated query from one snapshot."""
-
-    @abc.abstractmethod
-    def _head(self) -> int:
-        """Return the highest committed sequence number, 0 for an empty log."""
+    # --- what each local store implements ----------------------------------------------------------------
 
     @abc.abstractmethod
     def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
@@ -519,15 +606,3 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def _is_held(self, name: str) -> bool:
         """Return whether some holder, in any process, has ``name``."""
-
-    def _watch_other_processes(self) -> None:
-        """Make commits of other processes wake this store's streams; called before every stream starts.
-
-        Stores shared between processes start their watcher here (once), so that a store nobody streams
-        from runs no watcher at all. The default does nothing: nothing else can write to the log.
-        """
-        return
-
-    @abc.abstractmethod
-    def _close_backend(self) -> None:
-        """Release connections and background threads; called once, after every stream stopped."""

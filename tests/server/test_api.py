@@ -55,9 +55,15 @@ def test_append_if_conflict_is_409_with_expected_and_actual(served: Served) -> N
         json={"events": [{"event_type": "b", "payload": 1}], "context_query": {}, "expected_context_version": None},
     )
     assert response.status_code == 409
+    assert response.headers["content-type"] == "application/problem+json"
+    message = response.json()["detail"]
     assert response.json() == {
+        "type": "urn:factstr:error:conditional_append_conflict",
+        "title": "The context changed",
+        "status": 409,
+        "detail": message,
         "code": "conditional_append_conflict",
-        "message": response.json()["message"],
+        "message": message,
         "expected": None,
         "actual": 1,
         "facts": [served.http.post("/query", json={}).json()["event_records"][0]],

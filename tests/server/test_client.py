@@ -126,3 +126,25 @@ def test_a_durable_stream_the_server_refuses_to_resume_fails_with_stream_ended(s
         client.close()
     assert len(errors) == 1 and isinstance(errors[0], StreamEnded)
     assert isinstance(stream.failure, StreamEnded)
+
+
+def test_http_store_implements_the_contract_without_the_local_stores_backend_hooks(sqlite_store: EventStore) -> None:
+    from factstr._store import LocalStore
+
+    with _server(sqlite_store) as server, HTTPStore(server.url) as client:
+        assert isinstance(client, EventStore) and not isinstance(client, LocalStore)
+        assert isinstance(sqlite_store, LocalStore)
+        for hook in ("_scan", "_load_cursor", "_save_cursor", "_advance_cursor", "_acquire_hold", "_is_held"):
+            assert not hasattr(client, hook), hook
+        assert not EventStore.__abstractmethods__ & {"_scan", "_acquire_hold"}
+
+
+def test_error_codes_come_back_as_the_classes_that_declare_them() -> None:
+    from factstr._errors import ERROR_CODES
+    from factstr.client._transport import error_from_response
+    from factstr.server._problems import problem_body
+
+    for code, known in ERROR_CODES.items():
+        error = error_from_response(known.status, problem_body(known.status, code, "what happened"))
+        assert type(error) is known.error_class, code
+    assert type(error_from_response(599, problem_body(599, "from_a_newer_server", "x"))) is BackendError

@@ -124,7 +124,7 @@ def _raw(served: Served, data: bytes, *, wait: float = 5.0) -> bytes:
 def _json_error(answer: bytes) -> tuple[int, dict[str, Any]]:
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
-    assert b"content-type: application/json" in head.lower(), head
+    assert b"content-type: application/problem+json" in head.lower(), head
     error: dict[str, Any] = json.loads(body)
     return status, error
 
@@ -147,6 +147,20 @@ def test_what_the_http_parser_refuses_is_a_json_error_too(served: Served, label:
     status, error = _json_error(_raw(served, request_bytes.replace(b"{host}", host)))
     assert (status, error["code"]) == (400, "invalid_input")
     assert served.store.head() is None
+
+
+def test_the_h11_fallback_refuses_the_same_requests_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    from factstr.server import _protocol
+
+    # As on a host without httptools: the server falls back to h11 with the same answers.
+    monkeypatch.setattr(_protocol, "_httptools_protocol", lambda: None)
+    assert _protocol.http_protocol(1.0).__mro__[1] is _protocol.FactstrH11Protocol
+    for served in serve():
+        host = f"{served.server.host}:{served.server.port}".encode()
+        for label, request_bytes in MALFORMED:
+            status, error = _json_error(_raw(served, request_bytes.replace(b"{host}", host)))
+            assert (status, error["code"]) == (400, "invalid_input"), label
+        assert served.http.get("/head").status_code == 200
 
 
 def test_a_trailing_slash_is_a_json_404_never_a_redirect(served: Served) -> None:
@@ -174,7 +188,12 @@ def test_a_client_leaving_mid_body_is_no_error_and_no_500(served: Served, caplog
     assert served.store.head() is None
 
 
-def test_half_sent_requests_are_dropped_after_the_request_timeout() -> None:
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_half_sent_requests_are_dropped_after_the_request_timeout(parser: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if parser == "h11":
+        from factstr.server import _protocol
+
+        monkeypatch.setattr(_protocol, "_httptools_protocol", lambda: None)
     for served in serve(request_timeout=0.5):
         address = (served.server.host, served.server.port)
         host = f"{served.server.host}:{served.server.port}"

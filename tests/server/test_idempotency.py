@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import http.client
 from typing import Any
 
 import pytest
 
 from factstr import AppendOutcomeUnknown, EventQuery, NewEvent
-from factstr.client import HTTPStore, _transport
+from factstr.client import HTTPStore, _http11
 
 from .conftest import Served
 
@@ -51,22 +50,21 @@ class _LoseFirstAnswers:
     def __init__(self, count: int) -> None:
         self.count = count
         self.requests = 0
-        self._real = _transport._Connection.getresponse
+        self._real = _http11.Connection.receive
 
-    def __call__(self, connection: http.client.HTTPConnection) -> Any:
-        response = self._real(connection)
+    def __call__(self, connection: _http11.Connection, method: str) -> Any:
+        response = self._real(connection, method)  # the server committed and answered
         self.requests += 1
         if self.count > 0:
             self.count -= 1
-            response.read()  # the server committed and answered; the answer is lost on the way
             raise ConnectionResetError("connection lost before the answer arrived")
         return response
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        def getresponse(connection: http.client.HTTPConnection) -> Any:
-            return self(connection)
+        def receive(connection: _http11.Connection, method: str) -> Any:
+            return self(connection, method)
 
-        monkeypatch.setattr(_transport._Connection, "getresponse", getresponse)
+        monkeypatch.setattr(_http11.Connection, "receive", receive)
 
 
 def test_the_client_retries_an_append_with_a_key_whose_answer_was_lost(

@@ -143,12 +143,17 @@ async def _metrics_text(app: Any) -> str:
 
 
 def test_made_up_methods_over_a_real_connection_count_as_other(served: Served) -> None:
+    statuses: set[bytes] = set()
     for i in range(50):
         with socket.create_connection((served.server.host, served.server.port)) as connection:
             connection.sendall(
                 f"X{i}Y /nowhere/{i} HTTP/1.1\r\nHost: {served.server.host}:{served.server.port}\r\n\r\n".encode()
             )
-            assert connection.recv(1024).startswith(b"HTTP/1.1 404")
+            statuses.add(connection.recv(1024)[:12])
     text = served.http.get("/metrics").text
-    assert 'factstr_http_requests_total{namespace="default",route="unmatched",method="other",status="4xx"} 50' in text
+    if statuses == {b"HTTP/1.1 404"}:  # h11 lets any method through to the app, which counts it as "other"
+        line = 'factstr_http_requests_total{namespace="default",route="unmatched",method="other",status="4xx"} 50'
+        assert line in text
+    else:  # httptools refuses methods it does not know before the app sees them
+        assert statuses == {b"HTTP/1.1 400"}
     assert "X1Y" not in text and "/nowhere" not in text

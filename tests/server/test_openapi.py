@@ -7,6 +7,8 @@ from pathlib import Path
 
 from starlette.routing import Route
 
+from factstr._errors import ERROR_CODES
+from factstr._wire import COMPONENTS, AppendIfRequest, schema_components
 from factstr.server import openapi_document
 from factstr.server._namespace_routes import NAMESPACE_ROUTES
 from factstr.server._openapi_namespaces import NAMESPACED_PATHS
@@ -27,10 +29,24 @@ def test_checked_in_openapi_json_is_what_the_server_serves(served: Served) -> No
     )
 
 
-def test_document_is_openapi_3_1_with_an_error_schema() -> None:
+def test_document_is_openapi_3_1_with_a_problem_schema() -> None:
     document = openapi_document()
     assert document["openapi"].startswith("3.1")
-    assert {"code", "message"} <= set(document["components"]["schemas"]["Error"]["properties"])
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail", "code", "message"} <= set(problem["properties"])
+
+
+def test_the_documented_error_codes_are_the_error_classes_table() -> None:
+    documented = openapi_document()["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+    assert set(documented) == set(ERROR_CODES)
+
+
+def test_the_documented_schemas_are_generated_from_the_wire_structs() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    for struct in COMPONENTS:
+        assert schemas[struct.__name__] == schema_components()[struct.__name__]
+    # A field added to a wire Struct shows up in the document without anyone editing it.
+    assert set(schemas["AppendIfRequest"]["properties"]) == set(AppendIfRequest.__struct_fields__)
 
 
 def test_every_route_is_documented_and_every_documented_path_exists() -> None:

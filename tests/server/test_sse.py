@@ -93,6 +93,12 @@ def test_durable_stream_holds_its_name_while_open(served: Served) -> None:
     _wait_released(served, "holder")
 
 
+def _delivered(event_id: str | None) -> int:
+    """The number a durable stream's message delivered up to: the middle of its token, ``<stream>.<n>.<mac>``."""
+    assert event_id is not None
+    return int(event_id.split(".")[1])
+
+
 def _wait_released(served: Served, name: str) -> None:
     deadline = time.monotonic() + 10
     while served.store.durable_stream(name).active:  # type: ignore[union-attr]
@@ -106,9 +112,9 @@ def test_durable_cursor_moves_only_with_acknowledgements(served: Served) -> None
     with served.http.stream("GET", "/streams/durable/acked") as response:
         sse = SSE(response)
         stream_id = sse.next_of("ready")[1]["stream_id"]
-        assert sse.next_of("message")[2] == "1"
+        assert _delivered(sse.next_of("message")[2]) == 1
         assert served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 1}).status_code == 204
-        assert sse.next_of("message")[2] == "2"
+        assert _delivered(sse.next_of("message")[2]) == 2
         # Batch 2 is not acknowledged: closing the stream leaves it unhandled.
         assert served.http.delete(f"/streams/{stream_id}").status_code == 204
         assert sse.next_of("end")[1] == {"reason": "unsubscribed"}
@@ -193,7 +199,7 @@ def test_an_acknowledgement_above_what_the_stream_delivered_is_refused_and_chang
         assert (refused.status_code, refused.json()["code"]) == (422, "invalid_input")
         for _ in range(60):
             append(served, "e")
-        assert sse.next_of("message")[2] == "1"
+        assert _delivered(sse.next_of("message")[2]) == 1
         beyond = served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": 61})
         assert (beyond.status_code, beyond.json()["code"]) == (422, "invalid_input")
         assert served.http.delete(f"/streams/{stream_id}").status_code == 204
@@ -202,7 +208,7 @@ def test_an_acknowledgement_above_what_the_stream_delivered_is_refused_and_chang
     with served.http.stream("GET", "/streams/durable/overreach") as response:
         sse = SSE(response)
         assert sse.next_of("ready")[1]["position"] == 0
-        assert sse.next_of("message")[2] == "1"
+        assert _delivered(sse.next_of("message")[2]) == 1
 
 
 def test_an_acknowledgement_at_or_below_the_stored_cursor_changes_nothing(served: Served) -> None:
@@ -211,8 +217,8 @@ def test_an_acknowledgement_at_or_below_the_stored_cursor_changes_nothing(served
     with served.http.stream("GET", "/streams/durable/repeat") as response:
         sse = SSE(response)
         stream_id = sse.next_of("ready")[1]["stream_id"]
-        assert sse.next_of("message")[2] == "1"
-        assert sse.next_of("message")[2] == "2"
+        assert _delivered(sse.next_of("message")[2]) == 1
+        assert _delivered(sse.next_of("message")[2]) == 2
         for number in (2, 2, 1, 0):
             assert served.http.post(f"/streams/{stream_id}/ack", json={"sequence_number": number}).status_code == 204
         assert served.http.delete(f"/streams/{stream_id}").status_code == 204
@@ -310,3 +316,41 @@ def test_closing_a_durable_stream_with_unacknowledged_batches_logs_no_warning(
     # The holder stopped (raising ClientGone at the unacknowledged batch) before DELETE answered.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert served.store.durable_stream("quiet").cursor is None  # type: ignore[union-attr]
+
+
+def test_a_durable_stream_is_acknowledged_and_closed_by_its_name_and_newest_token(served: Served) -> None:
+    append(served, "a")
+    append(served, "b")
+    with served.http.stream("GET", "/streams/durable/by-name") as response:
+        sse = SSE(response)
+        ready = sse.next_of("ready")
+        assert ready[2] == ready[1]["stream_token"] and _delivered(ready[2]) == 0
+        first = sse.next_of("message")[2]
+        acked = served.http.post("/streams/durable/by-name/ack", json={"sequence_number": 1, "stream_token": first})
+        assert acked.status_code == 204
+        second = sse.next_of("message")[2]
+        closed = served.http.delete("/streams/durable/by-name", params={"stream_token": second})
+        assert closed.status_code == 204
+        assert sse.next_of("end")[1] == {"reason": "unsubscribed"}
+    info = served.store.durable_stream("by-name")
+    assert info is not None and (info.cursor, info.active) == (1, False)
+
+
+def test_a_token_proves_only_what_it_says_was_delivered_and_only_for_its_own_name(served: Served) -> None:
+    append(served, "a")
+    append(served, "b")
+    with served.http.stream("GET", "/streams/durable/proof") as response:
+        sse = SSE(response)
+        token = sse.next_of("message")[2]
+        assert token is not None and _delivered(token) == 1
+        for body in (
+            {"sequence_number": 2, "stream_token": token},  # above what this token says was delivered
+            {"sequence_number": 1, "stream_token": token.replace(".1.", ".2.")},  # a bound the server never signed
+            {"sequence_number": 1},  # no token
+        ):
+            refused = served.http.post("/streams/durable/proof/ack", json=body)
+            assert (refused.status_code, refused.json()["code"]) == (422, "invalid_input"), body
+        other = served.http.post("/streams/durable/other/ack", json={"sequence_number": 1, "stream_token": token})
+        assert (other.status_code, other.json()["code"]) == (422, "invalid_input")
+    info = served.store.durable_stream("proof")
+    assert info is not None and info.cursor is None

@@ -41,7 +41,7 @@ export interface FactstrClientOptions {
   readonly token?: string;
   /** How long a call may take, in milliseconds (30 000 by default); for a stream: its registration. */
   readonly timeoutMs?: number;
-  /** A `fetch` to use instead of the global one. */
+  /** A `fetch` to send every request through (by default calls use node:http and streams the global `fetch`). */
   readonly fetch?: FetchFunction;
 }
 

@@ -28,7 +28,7 @@ import type { components } from "./generated/openapi.js";
 import type { EventRecord } from "./types.js";
 
 /** The codes the server sends (openapi.json), plus the client's own for failures it detects itself. */
-export type ServerErrorCode = components["schemas"]["Error"]["code"];
+export type ServerErrorCode = components["schemas"]["Problem"]["code"];
 export type ErrorCode = ServerErrorCode | "connection_failed" | "unexpected_response" | "timeout" | "stream_ended";
 
 /** Base class of every error thrown by the client. */

@@ -11,6 +11,12 @@
  * its name again and the server resumes after the stored cursor, which is the last batch we acknowledged;
  * if an acknowledgement was lost with the connection, the server sends that batch again, and it is
  * acknowledged without calling the handler twice.
+ *
+ * Behind a load balancer any server may take a request: a durable stream's acknowledgements and its closing
+ * name the durable stream and carry a token (the `id` of the message that delivered the batch), which any
+ * server sharing the database checks; no request depends on reaching the server that holds the stream.
+ * Closing drops the connection first (that ends the stream wherever it is served), then asks any server to
+ * confirm that the name was released.
  */
 
 import {
@@ -80,7 +86,8 @@ interface Connection {
 }
 
 interface Acknowledgement {
-  readonly streamId: string;
+  /** The id of the message that delivered the batch (or a newer one): proof that it was delivered. */
+  readonly token: string;
   readonly sequenceNumber: bigint;
 }
 
@@ -103,6 +110,8 @@ export class EventStream {
   private waiters: Waiter[] = [];
   /** The next acknowledgement to send, and the sender while it runs. */
   private pendingAcknowledgement: Acknowledgement | undefined;
+  /** A durable stream's newest token: the id of the newest message of the current connection. */
+  private newestToken: string | null = null;
   private acknowledging: Promise<void> | undefined;
   /** True while the handler runs: the connection is idle then on purpose, not dead. */
   private handling = false;
@@ -234,6 +243,7 @@ export class EventStream {
       watchdog = timer;
       watchdog.unref();
       this.connection = { ready, events, deadline, watchdog };
+      this.newestToken = ready.stream_token;
       return ready;
     } catch (error) {
       if (watchdog !== undefined) clearTimeout(watchdog);
@@ -305,17 +315,24 @@ export class EventStream {
     try {
       for await (const message of connection.events) {
         if (this.state !== "open") {
-          // unsubscribe() is closing the stream: hand nothing more to the handler, but keep reading (and so
-          // keep the connection) until the server answered its DELETE. Dropping the connection here would
-          // let the server stop the stream before it took our last acknowledgement, and the next
-          // registration would deliver that batch again.
+          // unsubscribe() is closing the stream (after its last acknowledgement was answered): hand nothing
+          // more to the handler; the connection ends as soon as closeOnServer() drops it.
           if (message.event === "end") return "unsubscribed";
           continue;
+        }
+        if (this.target.kind === "durable" && message.id !== undefined && message.event !== "end") {
+          this.newestToken = message.id;
         }
         if (message.event === "message") {
           const batch = readRecords(parseAnswer(message.data, "batch"), "batch");
           if (batch.length === 0) continue;
-          if (!(await this.deliver(batch, connection.ready.stream_id))) return "failed";
+          if (!(await this.deliver(batch, message.id ?? connection.ready.stream_token))) {
+            // unsubscribe() stopped the handler: keep the connection (leaving this loop would cancel it)
+            // until unsubscribe() closes it, after the last acknowledgement was answered; otherwise the
+            // server could see the stream end before that acknowledgement and deliver the batch again.
+            if (this.isClosing()) continue;
+            return "failed";
+          }
         } else if (message.event === "progress") {
           this.advance(readProgress(parseAnswer(message.data, "progress message")));
         } else if (message.event === "end") {
@@ -335,11 +352,11 @@ export class EventStream {
   }
 
   /** Hand one batch to the handler (unless it was handled before a reconnect); false when the stream stops. */
-  private async deliver(batch: readonly EventRecord[], streamId: string): Promise<boolean> {
+  private async deliver(batch: readonly EventRecord[], token: string | null): Promise<boolean> {
     const last = batch[batch.length - 1]!.sequence_number;
     const durable = this.target.kind === "durable";
     if (last <= (this.handled ?? 0n)) {
-      if (durable) this.acknowledge(streamId, last);
+      if (durable) this.acknowledge(token, last);
       return true;
     }
     let done: () => void = () => undefined;
@@ -368,7 +385,7 @@ export class EventStream {
       }
     }
     this.handling = false;
-    if (durable) this.acknowledge(streamId, last);
+    if (durable) this.acknowledge(token, last);
     this.advance(last);
     done();
     return true;
@@ -379,8 +396,9 @@ export class EventStream {
    * One acknowledgement is in flight at a time; while it is, newer ones collapse into the latest (an
    * acknowledgement covers everything before it), so a fast replay sends few of them.
    */
-  private acknowledge(streamId: string, sequenceNumber: bigint): void {
-    this.pendingAcknowledgement = { streamId, sequenceNumber };
+  private acknowledge(token: string | null, sequenceNumber: bigint): void {
+    if (token === null) return; // a server without tokens: it cannot have sent a durable batch
+    this.pendingAcknowledgement = { token, sequenceNumber };
     this.acknowledging ??= this.sendAcknowledgements();
   }
 
@@ -390,8 +408,8 @@ export class EventStream {
       try {
         await this.transport.request({
           method: "POST",
-          path: `/streams/${encodeURIComponent(next.streamId)}/ack`,
-          body: { sequence_number: next.sequenceNumber },
+          path: `${this.target.path}/ack`,
+          body: { sequence_number: next.sequenceNumber, stream_token: next.token },
         });
       } catch {
         // The connection is going away too: the server sends this batch again after reconnecting, and
@@ -407,6 +425,11 @@ export class EventStream {
   }
 
 
+  /** Whether unsubscribe() is under way (a method: the state changes across awaits). */
+  private isClosing(): boolean {
+    return this.state === "closing";
+  }
+
   private advance(position: bigint): void {
     if (position > this.received) this.received = position;
     if (this.handled === null || position > this.handled) this.handled = position;
@@ -420,13 +443,22 @@ export class EventStream {
   private async closeOnServer(): Promise<void> {
     const connection = this.connection;
     if (connection === undefined) return;
+    // Dropping the connection ends the stream on whichever server serves it; every acknowledgement was
+    // answered before, so the cursor of each acknowledged batch is stored when the name is released.
+    connection.deadline.abort(new Disconnected("closed"));
+    const token = this.newestToken ?? connection.ready.stream_token;
+    // Then wait until the server stopped the stream. A durable stream: any server answers once the name was
+    // released, so registering it again delivers no handled batch. A live stream: its own server answers
+    // once it stopped (a 404 from another server, or after it already ended, is as good).
+    const path =
+      this.target.kind === "durable" && token !== null
+        ? `${this.target.path}?stream_token=${encodeURIComponent(token)}`
+        : `/streams/${encodeURIComponent(connection.ready.stream_id)}`;
     try {
-      const path = `/streams/${encodeURIComponent(connection.ready.stream_id)}`;
       await this.transport.request({ method: "DELETE", path });
     } catch {
-      // The server is gone or already closed it; closing our connection releases the stream there too.
+      // The server is gone or another one answered: the stream ends when its server notices the closed connection.
     }
-    connection.deadline.abort(new Disconnected("closed"));
   }
 
   private report(error: unknown): void {

@@ -230,6 +230,8 @@ export interface StreamReady {
   readonly kind: Schemas["StreamReady"]["kind"];
   readonly position: bigint;
   readonly heartbeat_seconds: number;
+  /** A durable stream's first acknowledgement token; null for a live stream. */
+  readonly stream_token: string | null;
 }
 
 export function readStreamReady(value: LosslessValue): StreamReady {
@@ -242,6 +244,7 @@ export function readStreamReady(value: LosslessValue): StreamReady {
     kind,
     position: shape.bigint(wire["position"], "position"),
     heartbeat_seconds: shape.number(wire["heartbeat_seconds"], "heartbeat_seconds"),
+    stream_token: typeof wire["stream_token"] === "string" ? wire["stream_token"] : null,
   };
 }
 
@@ -269,7 +272,9 @@ export function readErrorBody(text: string): {
   const wire = value as WireObject;
   const code = wire["code"];
   if (typeof code !== "string") return null;
-  const message = wire["message"];
+  // An RFC 9457 problem: `detail` is the text for people; `message` repeats it for older servers' sake.
+  const detail = wire["detail"];
+  const message = typeof detail === "string" ? detail : wire["message"];
   const expected = wire["expected"];
   const actual = wire["actual"];
   return {

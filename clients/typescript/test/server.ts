@@ -20,6 +20,10 @@ export interface ServerOptions {
   readonly token?: string;
   /** The store behind the server: a SQLite file in a temporary directory (the default), or memory. */
   readonly store?: "sqlite" | "memory";
+  /** A store URL instead (e.g. a PostgreSQL schema shared by several servers). */
+  readonly storeUrl?: string;
+  /** More `factstr serve` arguments. */
+  readonly args?: readonly string[];
 }
 
 export class TestServer {
@@ -43,8 +47,10 @@ export class TestServer {
 
   /** Start the server process (again) on the same port and database file; resolve once it is healthy. */
   async run(): Promise<void> {
-    const store = this.options.store === "memory" ? "memory://" : `sqlite:///${join(this.directory, "t.db")}`;
-    const args = ["serve", "--store", store, "--port", String(this.port)];
+    const store =
+      this.options.storeUrl ??
+      (this.options.store === "memory" ? "memory://" : `sqlite:///${join(this.directory, "t.db")}`);
+    const args = ["serve", "--store", store, "--port", String(this.port), ...(this.options.args ?? [])];
     if (this.options.token !== undefined) args.push("--token", this.options.token);
     const child = spawn(factstrExecutable, args, { stdio: ["ignore", "ignore", "pipe"] });
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {

@@ -1,7 +1,8 @@
 """The bridge from a stream's worker thread to an asyncio consumer, one committed batch at a time.
 
 The stream runtime calls the handler on its own worker thread; the handler hands the batch to the event loop
-with ``loop.call_soon_threadsafe`` and blocks that worker thread, never the loop and never another stream:
+through the one thread -> loop hand-off (``factstr._handoff``, the same the HTTP server's event streams use)
+and blocks that worker thread, never the loop and never another stream:
 
 - a live stream blocks while ``max_pending`` batches wait for the consumer (backpressure);
 - a durable stream blocks until the consumer has finished the batch (it asks for the next one, or leaves the
@@ -11,11 +12,11 @@ with ``loop.call_soon_threadsafe`` and blocks that worker thread, never the loop
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 
 from .._errors import AbandonedBatch
+from .._handoff import Handoff
 from .._model import EventRecord
 from .._streams import EventStream, Handler
 
@@ -27,12 +28,11 @@ class Bridge:
     """The shared state of one async stream: the queue on the loop side, the counters on the thread side."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, durable: bool, max_pending: int) -> None:
-        self.loop = loop
         self.durable = durable
-        self.queue: asyncio.Queue[list[EventRecord]] = asyncio.Queue()
+        self.handoff: Handoff[list[EventRecord]] = Handoff(loop)
         self.stream: EventStream | None = None
         self._max_pending = max_pending
-        self._condition = threading.Condition()
+        self._condition = self.handoff.condition
         self._handed_over = 0
         self._taken = 0
         self._finished = 0
@@ -72,11 +72,7 @@ class Bridge:
             return True
 
     def _put(self, batch: list[EventRecord]) -> bool:
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, batch)
-        except RuntimeError:  # the event loop is closed: nobody will ever take it
-            return False
-        return True
+        return self.handoff.put(batch)  # False: the event loop is closed, nobody will ever take it
 
     def _stream_running(self) -> bool:
         # The first batch can arrive before the subscription has returned the stream object.
@@ -84,11 +80,14 @@ class Bridge:
 
     # --- the event loop's side ---------------------------------------------------------------------------
 
-    def taken(self) -> None:
-        """The consumer took a batch off the queue."""
-        with self._condition:
-            self._taken += 1
-            self._condition.notify_all()
+    async def next_batch(self, timeout: float) -> list[EventRecord] | None:
+        """The next batch, waiting up to ``timeout`` seconds; None if none came (look at the stream then)."""
+        batch = await self.handoff.get(timeout)
+        if batch is not None:
+            with self._condition:
+                self._taken += 1
+                self._condition.notify_all()
+        return batch
 
     def finished(self, count: int) -> None:
         """The consumer has finished its first ``count`` batches (durable streams wait for this)."""

@@ -85,17 +85,15 @@ class AsyncEventStream:
         # Asking for the next batch means the consumer finished the ones it has.
         bridge.finished(self._received)
         while True:
-            try:
-                batch = await asyncio.wait_for(bridge.queue.get(), _RECHECK_SECONDS)
-            except TimeoutError:
-                if bridge.stream.running or not bridge.queue.empty():
+            batch = await bridge.next_batch(_RECHECK_SECONDS)
+            if batch is None:
+                if bridge.stream.running or bridge.handoff.items:
                     continue
                 failure = bridge.stream.failure
                 if failure is not None and not isinstance(failure, AbandonedBatch):
                     raise failure from None
                 raise StopAsyncIteration from None
             self._received += 1
-            bridge.taken()
             return batch
 
     async def __aenter__(self) -> AsyncEventStream:

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 
 import msgspec
 
-from ._output import CommandError, Progress, info_json, print_json, say
+from .._wire import info_to_wire
+from ._output import CommandError, Progress, print_json, say
 from ._stores import is_remote, open_store
 
 
@@ -19,12 +20,12 @@ def cmd_cursors(args: argparse.Namespace) -> int:
     with store:
         if args.action == "list":
             for info in store.durable_streams():
-                print_json(info_json(info))
+                print_json(info_to_wire(info))
         elif args.action == "inspect":
             found = store.durable_stream(args.name)
             if found is None:
                 raise CommandError(f"no durable stream named {args.name!r}")
-            print_json(info_json(found))
+            print_json(info_to_wire(found))
         elif args.action == "reset":
             store.reset_durable_stream(args.name, args.position)
             print_json({"name": args.name, "cursor": args.position or None})

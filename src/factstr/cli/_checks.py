@@ -8,7 +8,8 @@ from datetime import datetime
 
 from .._model import EventFilter, EventQuery, EventRecord
 from .._store import EventStore
-from ._output import CommandError, instant, print_json, replay
+from .._wire import format_occurred_at
+from ._output import CommandError, print_json, replay
 from ._stores import open_store
 
 
@@ -93,8 +94,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             "batches": batches,
             "largest_batch": largest,
             "event_types": dict(sorted(types.items())),
-            "first_occurred_at": None if first_at is None else instant(first_at),
-            "last_occurred_at": None if last_at is None else instant(last_at),
+            "first_occurred_at": None if first_at is None else format_occurred_at(first_at),
+            "last_occurred_at": None if last_at is None else format_occurred_at(last_at),
             "durable_streams": len(cursors),
             "max_lag": max((info.lag for info in cursors), default=0),
         }

@@ -14,7 +14,8 @@ import msgspec
 
 from .._model import EventFilter, EventQuery, EventRecord, NewEvent
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, check_events
-from ._output import CommandError, print_json, record_json, say
+from .._wire import records_to_wire
+from ._output import CommandError, print_json, say
 from ._stores import open_store
 
 
@@ -93,14 +94,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.result:
         print_json(
             {
-                "event_records": [record_json(r) for r in result.event_records],
+                "event_records": records_to_wire(result.event_records),
                 "last_returned_sequence_number": result.last_returned_sequence_number,
                 "current_context_version": result.current_context_version,
             }
         )
     else:
         for record in result.event_records:
-            print_json(record_json(record))
+            print_json(records_to_wire([record])[0])
     return 0
 
 
@@ -121,7 +122,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         nonlocal batches
         with lock:
             for record in batch:
-                print_json(record_json(record), out)
+                print_json(records_to_wire([record])[0], out)
             out.flush()
             batches += 1
             if args.count is not None and batches >= args.count:

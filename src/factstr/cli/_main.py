@@ -124,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--ui-admin", action="store_true", help="let the web inspector at /ui reset and delete durable cursors"
     )
+    serve.add_argument(
+        "--stream-secret",
+        metavar="SECRET",
+        help="sign durable streams' tokens with this; the same on every server behind one load balancer "
+        "(default: $FACTSTR_STREAM_SECRET, else a random one per process)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRESSES",
+        help="trust X-Forwarded-For/-Proto only from these comma-separated addresses or networks "
+        "(a proxy's; * for any); default: trust none",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     add_namespace_options(serve)
 

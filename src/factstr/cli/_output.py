@@ -5,15 +5,11 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import IO
 
-import msgspec
-
-from .._model import JSON, DurableStreamInfo, EventQuery, EventRecord
+from .._model import EventRecord
 from .._store import EventStore
-
-encode = msgspec.json.Encoder().encode
+from .._wire import encode
 
 
 class CommandError(Exception):
@@ -28,37 +24,6 @@ def say(command: str, message: str) -> None:
     """Write a message for people to stderr, prefixed with the command, as every error line is."""
     sys.stderr.write(f"factstr {command}: {message}\n")
     sys.stderr.flush()
-
-
-def instant(moment: datetime) -> str:
-    """``occurred_at`` as the HTTP API writes it: UTC, six fractional digits, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def record_json(record: EventRecord) -> dict[str, JSON]:
-    return {
-        "sequence_number": record.sequence_number,
-        "occurred_at": instant(record.occurred_at),
-        "event_type": record.event_type,
-        "payload": record.payload,
-    }
-
-
-def query_json(query: EventQuery) -> dict[str, JSON]:
-    # Through JSON text, so that tuples and other sequences become plain lists.
-    result: dict[str, JSON] = msgspec.json.decode(msgspec.json.encode(query))
-    return result
-
-
-def info_json(info: DurableStreamInfo) -> dict[str, JSON]:
-    return {
-        "name": info.name,
-        "query": query_json(info.query),
-        "cursor": info.cursor,
-        "head": info.head,
-        "lag": info.lag,
-        "active": info.active,
-    }
 
 
 def print_json(value: object, out: IO[str] | None = None) -> None:

@@ -101,8 +101,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             stream_buffer_bytes=args.stream_buffer_bytes,
             stream_stall_seconds=args.stream_stall_seconds,
             ui_admin=args.ui_admin,
+            stream_secret=args.stream_secret or os.environ.get("FACTSTR_STREAM_SECRET") or None,
         )
-        server = make_server(app, args.host, args.port, request_timeout=args.request_timeout)
+        forwarded = [item.strip() for item in (args.forwarded_allow_ips or "").split(",") if item.strip()]
+        server = make_server(
+            app, args.host, args.port, request_timeout=args.request_timeout, forwarded_allow_ips=forwarded
+        )
         logger.info("serving %s on http://%s:%d", args.store, args.host, args.port, extra={"store": args.store})
         # Uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for the previous
         # handler: make that one a clean exit, since the shutdown already happened.

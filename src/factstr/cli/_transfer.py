@@ -35,7 +35,8 @@ import msgspec
 from .._errors import EventStoreError
 from .._model import EventQuery, EventRecord
 from .._store import EventStore
-from ._output import CommandError, Progress, encode, print_json, query_json, record_json, replay, say
+from .._wire import encode, query_to_wire, records_to_wire
+from ._output import CommandError, Progress, print_json, replay, say
 from ._stores import is_remote, open_store
 
 EXPORT_FORMAT = 2
@@ -100,7 +101,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         def write(batch: list[EventRecord]) -> None:
             nonlocal batches
-            writer.line({"batch": [record_json(record) for record in batch]})
+            writer.line({"batch": records_to_wire(batch)})
             batches += 1
 
         replay(store, write, "export")
@@ -109,7 +110,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             # A stream may have handled events appended after the export began; they are not in the file, so
             # its cursor is capped at the exported head (else the copy would skip its own next events).
             cursor = None if info.cursor is None else min(info.cursor, head) or None
-            writer.line({"durable_stream": {"name": info.name, "query": query_json(info.query), "cursor": cursor}})
+            writer.line({"durable_stream": {"name": info.name, "query": query_to_wire(info.query), "cursor": cursor}})
         writer.end(events=head, batches=batches, durable_streams=len(cursors))
     return 0
 

@@ -6,7 +6,9 @@ parses the event stream into a small bounded queue (when the handler is slow the
 reading, and TCP carries the backpressure to the server, which holds back only that stream's worker there).
 
 ``store_cursor`` acknowledges handled batches (a durable stream's server waits for that before it moves the
-stored cursor); ``release`` closes the stream on the server and returns once the server released the name.
+stored cursor); ``release`` closes the stream and returns once the server released the name. A durable stream's
+acknowledgements and closing name the durable stream and carry its newest token (the id of the newest message),
+so any server behind a load balancer takes them, not only the one holding the stream (docs/server.md).
 If the connection breaks, the reader reconnects: a live stream resumes after the last number it received
 (``Last-Event-ID``), a durable stream registers again and resumes after its stored cursor; batches already
 received are not delivered twice.
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from .. import _wire as wire
 from .._errors import BackendError, DurableStreamActive, EventStoreError, StoreClosed, StreamEnded
 from .._matching import Filters
 from .._model import EventRecord
@@ -42,16 +45,6 @@ _decode_batch = msgspec.json.Decoder(list[EventRecord]).decode
 _QUEUE_BATCHES = 16
 _RECONNECT_FIRST_SECONDS = 0.1
 _RECONNECT_MAX_SECONDS = 5.0
-
-
-class _Ready(msgspec.Struct):
-    stream_id: str
-    position: int
-    heartbeat_seconds: float
-
-
-class _Progress(msgspec.Struct):
-    position: int
 
 
 class _EndingNotifier(Notifier):
@@ -89,6 +82,7 @@ class RemoteStream:
         self._progress = 0
         self._handled = 0  # a durable stream: the last batch its handler returned from
         self._stream_id: str | None = None
+        self._token: str | None = None  # a durable stream's newest acknowledgement token (its newest message id)
         self._delivered = 0  # the highest number the current server stream sent: the most it lets us acknowledge
         self._acked: dict[str, int] = {}  # per server stream id: a reconnect starts a new one
         self._response: http.client.HTTPResponse | None = None
@@ -122,9 +116,9 @@ class RemoteStream:
             if response.status != 200:
                 raise error_from_response(response.status, response.read())
             ready = None
-            for event, data, _ in _events(response):
+            for event, data, _id in _events(response):
                 if event == "ready":
-                    ready = msgspec.json.decode(data, type=_Ready)
+                    ready = msgspec.json.decode(data, type=wire.StreamReady)
                     break
             if ready is None:
                 raise BackendError("the server closed the stream before it was ready")
@@ -139,7 +133,11 @@ class RemoteStream:
             connection.sock.settimeout(max(3 * ready.heartbeat_seconds, 1.0))
         with self._condition:
             self._connection, self._response, self._stream_id = connection, response, ready.stream_id
-            self._delivered = ready.position
+            self._delivered, self._token = ready.position, ready.stream_token
+            closing = self._closing
+        if closing:
+            # release() ran while this reconnected: it could not shut this connection down, so do it here.
+            self._force_close()
         return ready.position
 
     # --- the reader thread --------------------------------------------------------------------------------
@@ -151,12 +149,12 @@ class RemoteStream:
             reason = "connection lost"
             try:
                 assert response is not None
-                for event, data, _ in _events(response):
+                for event, data, event_id in _events(response):
                     if event == "message":
-                        self._push(_decode_batch(data))
+                        self._push(_decode_batch(data), event_id)
                         delay = _RECONNECT_FIRST_SECONDS
                     elif event == "progress":
-                        self._advance(msgspec.json.decode(data, type=_Progress).position)
+                        self._advance(msgspec.json.decode(data, type=wire.Progress).position, event_id)
                     elif event == "end":
                         reason = f"the server ended the stream ({data.decode(errors='replace')})"
                         break
@@ -189,10 +187,17 @@ class RemoteStream:
                 self.notifier.notify()
                 return False
 
-    def _push(self, batch: list[EventRecord]) -> None:
+    def _delivered_up_to(self, position: int, event_id: str | None) -> None:
+        """Record what the server delivered (under the condition); a durable message's id is its token."""
+        if position >= self._delivered:
+            self._delivered = position
+            if self._durable and event_id is not None:
+                self._token = event_id
+
+    def _push(self, batch: list[EventRecord], event_id: str | None = None) -> None:
         last = batch[-1].sequence_number
         with self._condition:
-            self._delivered = max(self._delivered, last)
+            self._delivered_up_to(last, event_id)
             duplicate = last <= self._received
             handled = last <= self._handled
         if duplicate:
@@ -214,9 +219,9 @@ class RemoteStream:
             self._received = max(self._received, batch[-1].sequence_number)
         self.notifier.notify()
 
-    def _advance(self, position: int) -> None:
+    def _advance(self, position: int, event_id: str | None = None) -> None:
         with self._condition:
-            self._delivered = max(self._delivered, position)
+            self._delivered_up_to(position, event_id)
             self._progress = max(self._progress, position)
             self._received = max(self._received, position)
         self.notifier.notify()
@@ -250,11 +255,11 @@ class RemoteStream:
         acknowledges what it sent so far (each resent batch is acknowledged as it arrives).
         """
         with self._condition:
-            stream_id = self._stream_id
+            stream_id, token = self._stream_id, self._token
             cursor = min(cursor, self._delivered)
-            if stream_id is None or cursor <= self._acked.get(stream_id, 0):
+            if stream_id is None or token is None or cursor <= self._acked.get(stream_id, 0):
                 return
-        self._transport.request("POST", f"/streams/{stream_id}/ack", {"sequence_number": cursor})
+        self._transport.request("POST", self._path + "/ack", wire.AckRequest(cursor, token))
         with self._condition:
             self._acked[stream_id] = max(cursor, self._acked.get(stream_id, 0))
 
@@ -285,26 +290,33 @@ class RemoteStream:
     # --- Hold ---------------------------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Close the stream on the server (its name is released when this returns), then the connection."""
+        """Close the stream: its connection, then (durable) wait on any server until the name was released."""
         with self._condition:
             if self._closing:
                 return
             self._closing = True
             self._condition.notify_all()
-            stream_id = self._stream_id
-        if stream_id is not None:
-            try:
-                self._transport.request("DELETE", f"/streams/{stream_id}")
-            except EventStoreError as exc:
-                logger.info("could not close stream %s on the server: %s", stream_id, exc)
+            token, stream_id = self._token, self._stream_id
+        # Closing the connection ends the stream on whichever server serves it (behind a load balancer,
+        # maybe not the one the next request reaches).
+        self._force_close()
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
-            # The server answers DELETE with an `end` message, so the reader normally finishes at once.
-            reader.join(2.0)
-            if reader.is_alive():
-                self._force_close()
-                reader.join()
+            reader.join()
         self._close_connection()
+        # Then wait until the server stopped it. A durable stream: any server answers once the name was
+        # released (acknowledged batches are stored by then). A live stream: its own server answers once it
+        # stopped; a 404 (another server, or the stream already ended) is as good.
+        if self._durable and token is not None:
+            target = self._path + "?" + urllib.parse.urlencode({"stream_token": token})
+        elif stream_id is not None:
+            target = f"/streams/{stream_id}"
+        else:
+            return
+        try:
+            self._transport.request("DELETE", target)
+        except EventStoreError as exc:
+            logger.info("could not confirm the close of %s on the server: %s", self._path, exc)
 
     def _force_close(self) -> None:
         with self._condition:
@@ -343,7 +355,7 @@ def _events(response: http.client.HTTPResponse) -> Iterator[tuple[str, bytes, st
 
 def stream_params(query: Any, **extra: Any) -> dict[str, str]:
     """The query-string parameters of a stream request."""
-    params = {"query": msgspec.json.encode(query).decode()}
+    params = {"query": wire.encode(query).decode()}
     for key, value in extra.items():
         if value is not None:
             params[key] = str(value).lower() if isinstance(value, bool) else str(value)

@@ -1,7 +1,8 @@
 """HTTPStore: the store contract over the HTTP API of ``factstr serve``.
 
-It derives from :class:`~factstr.EventStore`, so every argument is validated here exactly as a local store
-validates it (same errors, before any request), and the server validates again. Appends and queries are one
+It implements the contract (:class:`~factstr.EventStore`) directly: its writing and reading methods validate every
+argument exactly as a local store does (same errors, before any request), and the server validates again. It
+has no log, cursors or holds of its own, so none of the local stores' backend methods. Appends and queries are one
 request each; streams are server-sent events run by factstr's own stream runtime (see ``_remote_stream``).
 """
 
@@ -10,16 +11,17 @@ from __future__ import annotations
 import time
 import urllib.parse
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import msgspec
 
+from .. import _wire as wire
 from .._errors import AppendOutcomeUnknown, BackendError, InvalidInput, UnknownDurableStream
 from .._matching import Filters
 from .._model import AppendResult, DurableStream, DurableStreamInfo, EventQuery, QueryResult, Start
 from .._namespaces import DEFAULT_NAMESPACE, check_namespace_name
-from .._store import Condition, EventStore, Scan, StoredCursor
-from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold
+from .._store import Condition, EventStore
+from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler
 from .._validation import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     Idempotency,
@@ -40,11 +42,9 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 APPEND_RETRY_PAUSES = (0.05, 0.25, 1.0)
 
 
-class _Head(msgspec.Struct):
-    head: int | None
-
-
 class _DurableStreams(msgspec.Struct):
+    """``factstr._wire.DurableStreamList`` read straight into factstr's own values (the same JSON)."""
+
     durable_streams: list[DurableStreamInfo]
 
 
@@ -84,17 +84,17 @@ def _name_path(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
 
-def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> EventQuery:
+def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> wire.EventQuery:
     query = filters_to_query(filters)
-    if prepared is None:
-        return query
-    return EventQuery(
-        filters=query.filters,
-        min_sequence_number=prepared.min_sequence_number,
-        limit=prepared.limit,
-        backwards=prepared.backwards,
-        max_sequence_number=prepared.max_sequence_number,
-    )
+    if prepared is not None:
+        query = EventQuery(
+            filters=query.filters,
+            min_sequence_number=prepared.min_sequence_number,
+            limit=prepared.limit,
+            backwards=prepared.backwards,
+            max_sequence_number=prepared.max_sequence_number,
+        )
+    return wire.query_to_wire(query)
 
 
 class HTTPStore(EventStore):
@@ -196,23 +196,22 @@ class HTTPStore(EventStore):
     ) -> AppendResult:
         if occurred_at is not None:
             raise InvalidInput("import_batch works on a store opened directly, not over HTTP")
-        wire_events = [{"event_type": event.event_type, "payload": msgspec.Raw(event.payload_json)} for event in events]
+        # The payloads go out as the JSON text validation already made of them: no second encoding.
+        wire_events = [wire.NewEvent(event.event_type, msgspec.Raw(event.payload_json)) for event in events]
+        body: wire.AppendRequest | wire.AppendIfRequest
         if condition is None:
-            body: dict[str, Any] = {"events": wire_events}
-            path = "/append"
+            body, path = wire.AppendRequest(wire_events), "/append"
         else:
-            body = {
-                "events": wire_events,
-                "context_query": _wire_query(condition.filters),
-                "expected_context_version": condition.expected,
-            }
+            body = wire.AppendIfRequest(wire_events, _wire_query(condition.filters), condition.expected)
             path = "/append_if"
         if idempotency is None:
             result: AppendResult = self._transport.call(AppendResult, "POST", path, body, unsure_if_lost=True)
             return result
         return self._append_with_retries(path, body, idempotency.key)
 
-    def _append_with_retries(self, path: str, body: dict[str, Any], key: str) -> AppendResult:
+    def _append_with_retries(
+        self, path: str, body: wire.AppendRequest | wire.AppendIfRequest, key: str
+    ) -> AppendResult:
         """Send a keyed append; while its outcome is unknown, send it again with the same key (C9.4).
 
         The server commits a key once, so a retry either commits the batch or returns the result of the attempt
@@ -240,11 +239,12 @@ class HTTPStore(EventStore):
         raise unknown
 
     def _query(self, query: PreparedQuery) -> QueryResult:
+        # Answers are read straight into factstr's own values: the same JSON as the wire Structs, one copy less.
         result: QueryResult = self._transport.call(QueryResult, "POST", "/query", _wire_query(query.filters, query))
         return result
 
     def _head(self) -> int:
-        return self._transport.call(_Head, "GET", "/head").head or 0
+        return self._transport.call(wire.Head, "GET", "/head").head or 0
 
     # --- streams: registered on the server, delivered by the shared runtime ------------------------------
 
@@ -323,7 +323,7 @@ class HTTPStore(EventStore):
             raise InvalidInput("position must be a non-negative int (0: before the first event)")
         cursor = check_sequence_number(position, "position")
         self._check_open()
-        self._transport.request("POST", f"/durable_streams/{_name_path(name)}/reset", {"position": cursor})
+        self._transport.request("POST", f"/durable_streams/{_name_path(name)}/reset", wire.ResetRequest(cursor))
 
     def delete_durable_stream(self, durable: DurableStream | str) -> None:
         name = check_durable_name(durable)
@@ -336,32 +336,3 @@ class HTTPStore(EventStore):
         self._transport.close()
         if self._admin is not None:
             self._admin.close()
-
-    # --- store internals that live on the server, not in this client -------------------------------------
-
-    def _unused(self) -> NoReturn:
-        raise NotImplementedError("HTTPStore keeps no log or cursors of its own: the server does")
-
-    def _scan(self, after: int, filters: Filters, limit: int) -> Scan:
-        self._unused()
-
-    def _load_cursor(self, name: str) -> StoredCursor | None:
-        self._unused()
-
-    def _save_cursor(self, name: str, filters_json: str, cursor: int) -> None:
-        self._unused()
-
-    def _advance_cursor(self, name: str, cursor: int) -> None:
-        self._unused()
-
-    def _list_cursors(self) -> list[StoredCursor]:
-        self._unused()
-
-    def _delete_cursor(self, name: str) -> None:
-        self._unused()
-
-    def _acquire_hold(self, name: str) -> Hold:
-        self._unused()
-
-    def _is_held(self, name: str) -> bool:
-        self._unused()

@@ -1,4 +1,4 @@
-"""HTTP/1.1 requests to a FACTSTR server with the standard library: one kept-alive connection per thread.
+"""HTTP/1.1 requests to a FACTSTR server: one kept-alive connection per thread (``_http11``), streams apart.
 
 Error bodies are turned back into the exceptions the stores raise, so a caller cannot tell a remote store from
 a local one by its errors. Connection failures become BackendError; a POST that may have reached the server
@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import select
 import socket
+import ssl
 import threading
 import urllib.parse
 from typing import Any, TypeVar
@@ -20,34 +21,16 @@ from .._errors import (
     AppendOutcomeUnknown,
     BackendError,
     ConditionalAppendConflict,
-    DurableStreamActive,
-    DurableStreamMismatch,
     EmptyAppend,
     EventStoreError,
     InvalidInput,
-    UnknownDurableStream,
-    UnknownNamespace,
+    error_class,
 )
 from .._model import EventRecord
+from .._wire import encode
+from ._http11 import Connection
 
 T = TypeVar("T")
-
-_ERRORS_BY_CODE: dict[str, type[EventStoreError]] = {
-    "empty_append": EmptyAppend,
-    "durable_stream_mismatch": DurableStreamMismatch,
-    "unknown_durable_stream": UnknownDurableStream,
-    "invalid_input": InvalidInput,
-    "payload_too_large": InvalidInput,
-    "unsupported_media_type": InvalidInput,
-    "durable_stream_active": DurableStreamActive,
-    "append_outcome_unknown": AppendOutcomeUnknown,
-    "unknown_namespace": UnknownNamespace,
-    # Refusals of namespace administration: the request cannot be done as asked.
-    "namespace_exists": InvalidInput,
-    "namespace_busy": InvalidInput,
-    "too_many_namespaces": InvalidInput,
-    "namespaces_unsupported": InvalidInput,
-}
 
 
 class _Connection(http.client.HTTPConnection):
@@ -65,7 +48,10 @@ class _TLSConnection(http.client.HTTPSConnection):
 
 
 class _ErrorBody(msgspec.Struct):
+    """What this client reads of a problem answer (see ``factstr._wire.Problem``): lenient, every field optional."""
+
     code: str = "backend_error"
+    detail: str | None = None
     message: str = ""
     expected: int | None = None
     actual: int | None = None
@@ -73,18 +59,24 @@ class _ErrorBody(msgspec.Struct):
     truncated: bool = False
 
 
+_decode_error = msgspec.json.Decoder(_ErrorBody).decode
+
+
 def error_from_response(status: int, body: bytes) -> EventStoreError:
-    """Return the exception an error response stands for."""
+    """Return the exception an error response stands for (the class its code names in the one code table)."""
     try:
-        error = msgspec.json.decode(body, type=_ErrorBody)
+        error = _decode_error(body)
     except msgspec.MsgspecError:
         return BackendError(f"the server answered {status} without a FACTSTR error body")
-    if error.code == "conditional_append_conflict":
+    text = error.detail if error.detail is not None else error.message
+    kind = error_class(error.code)
+    if kind is ConditionalAppendConflict:
         return ConditionalAppendConflict(error.expected, error.actual, error.facts, error.truncated)
-    kind = _ERRORS_BY_CODE.get(error.code, BackendError)
     if kind is EmptyAppend:
-        return EmptyAppend(error.message)
-    return kind(f"{error.message} ({error.code}, HTTP {status})" if kind is BackendError else error.message)
+        return EmptyAppend(text)
+    if kind is BackendError:
+        return kind(f"{text} ({error.code}, HTTP {status})")
+    return kind(text)
 
 
 class Transport:
@@ -103,9 +95,15 @@ class Transport:
         self.headers = {"Accept": "application/json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
+        # The request headers, rendered once: every request sends the same ones.
+        lines = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        self._headers = lines.encode("latin-1")
+        self._json_headers = self._headers + b"Content-Type: application/json\r\n"
+        self._port_number = parts.port or (443 if self._https else 80)
+        self._tls = ssl.create_default_context() if self._https else None
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: set[http.client.HTTPConnection] = set()
+        self._connections: set[Connection] = set()
 
     def path(self, path: str) -> str:
         """The request target of an API path (under the URL's own path, if any)."""
@@ -116,22 +114,22 @@ class Transport:
         kind = _TLSConnection if self._https else _Connection
         return kind(self._host, self._port, timeout=self._timeout if timeout is None else timeout)
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
         if connection is not None and connection.sock is not None:
             # A kept-alive connection the server closed reads as "readable" (EOF): do not send on it.
             readable, _, _ = select.select([connection.sock], [], [], 0)
             if readable:
                 self._drop(connection)
                 connection = None
-        if connection is None:
-            connection = self.new_connection()
+        if connection is None or connection.sock is None:
+            connection = Connection(self._host, self._port_number, timeout=self._timeout, tls=self._tls)
             self._local.connection = connection
             with self._lock:
                 self._connections.add(connection)
         return connection
 
-    def _drop(self, connection: http.client.HTTPConnection) -> None:
+    def _drop(self, connection: Connection) -> None:
         connection.close()
         self._local.connection = None
         with self._lock:
@@ -151,18 +149,20 @@ class Transport:
         ``unsure_if_lost``: the request changes the log, so a connection lost after sending it leaves the
         outcome unknown (AppendOutcomeUnknown) instead of a plain BackendError. ``headers`` are sent as well.
         """
-        data = None if body is None else msgspec.json.encode(body)
-        headers = {**self.headers, **(headers or {})}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        connection = self._connection()
+        data = None if body is None else encode(body)
+        lines = self._json_headers if data is not None else self._headers
+        if headers:
+            lines += "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("latin-1")
+        try:
+            connection = self._connection()
+        except OSError as exc:
+            raise BackendError(f"cannot reach the FACTSTR server at {self.url}: {exc}") from exc
         sent = False
         try:
-            connection.request(method, self.path(path), body=data, headers=headers)
+            connection.send(method, self.path(path), lines, data)
             sent = True
-            response = connection.getresponse()
-            payload = response.read()
-        except (OSError, http.client.HTTPException) as exc:
+            response = connection.receive(method)
+        except OSError as exc:
             self._drop(connection)
             if sent and unsure_if_lost:
                 raise AppendOutcomeUnknown(f"lost the connection to {self.url} while appending") from exc
@@ -170,8 +170,8 @@ class Transport:
         if response.will_close:
             self._drop(connection)
         if response.status >= 400:
-            raise error_from_response(response.status, payload)
-        return payload
+            raise error_from_response(response.status, response.body)
+        return response.body
 
     def call(self, kind: type[T], method: str, path: str, body: Any = None, **options: Any) -> T:
         """Like :meth:`request`, decoding the JSON answer into ``kind``."""

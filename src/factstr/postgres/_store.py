@@ -31,7 +31,7 @@ from .._errors import (
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, EventStore, Scan, StoredCursor, replayed
+from .._store import Condition, LocalStore, Scan, StoredCursor, replayed
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import DEFAULT_MAX_PAYLOAD_BYTES, MAX_SEQUENCE_NUMBER, Idempotency, PreparedEvent, PreparedQuery
 from . import _prepared, _sql
@@ -76,7 +76,7 @@ class _Batch(NamedTuple):
     idempotency: Idempotency | None
 
 
-class PostgresStore(EventStore):
+class PostgresStore(LocalStore):
     """A store in a PostgreSQL schema (default ``factstr``), shared safely by many processes.
 
     ``url`` is a ``postgresql://`` URL or libpq connection string; a ``schema`` URL parameter or keyword picks

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._namespaces import DEFAULT_NAMESPACE, NamespaceStorage, storage_for
 from .._store import EventStore
+from ._calls import StoreCalls
 from ._metrics import UNMATCHED, Metrics
 from ._namespace_routes import NAMESPACE_ROUTES, NamespaceGate
 from ._namespaces import DEFAULT_MAX_NAMESPACES, NamespaceRegistry, configured_namespaces
@@ -33,8 +35,10 @@ from ._security import (
     NamespaceQuota,
     StreamQuota,
 )
+from ._shutdown import hook_shutdown_signals
 from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
 from ._stats import STATS_ROUTES, LogStatistics
+from ._tokens import StreamTokens
 from ._ui import UI_ROUTES
 
 access_logger = logging.getLogger("factstr.server.access")
@@ -57,6 +61,7 @@ class Settings:
     stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES
     stream_stall_seconds: float = DEFAULT_STALL_SECONDS
     browser_rules: BrowserRules = field(default_factory=BrowserRules)
+    stream_secret: str | bytes | None = None
 
 
 class ServerState:
@@ -73,6 +78,8 @@ class ServerState:
         namespace: str = DEFAULT_NAMESPACE,
         metrics: Metrics | None = None,
         clients: StreamQuota | None = None,
+        calls: StoreCalls | None = None,
+        on_shutdown_signal: Callable[[], object] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -83,10 +90,27 @@ class ServerState:
         self.clients = clients if clients is not None else StreamQuota(settings.max_streams_per_client)
         self.quota = NamespaceQuota(self.clients, settings.max_streams_per_namespace, namespace)
         self.statistics = LogStatistics(store)
+        self.tokens = StreamTokens(settings.stream_secret)
+        # Shared by every namespace of the server: the store workers and what the shutdown signal does.
+        self.calls = calls if calls is not None else StoreCalls()
+        self.on_shutdown_signal = on_shutdown_signal
 
     def for_namespace(self, store: EventStore, namespace: str) -> ServerState:
         """The state of another namespace of the same server."""
-        return ServerState(store, self.settings, namespace=namespace, metrics=self.server_metrics, clients=self.clients)
+        return ServerState(
+            store,
+            self.settings,
+            namespace=namespace,
+            metrics=self.server_metrics,
+            clients=self.clients,
+            calls=self.calls,
+            on_shutdown_signal=self.on_shutdown_signal,
+        )
+
+    def watch_shutdown(self) -> None:
+        """End every stream when the host is told to shut down (whatever the host; see ``_shutdown``)."""
+        if self.on_shutdown_signal is not None:
+            hook_shutdown_signals(asyncio.get_running_loop(), self.on_shutdown_signal)
 
     async def stream_closed(self, stream: ServerStream) -> None:
         """Forget a stream whose response finished."""
@@ -192,6 +216,7 @@ def create_app(
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
     ui_admin: bool = False,
+    stream_secret: str | bytes | None = None,
 ) -> Starlette:
     """Return the ASGI app serving ``store`` over HTTP.
 
@@ -209,6 +234,10 @@ def create_app(
     live in ``namespace_dir``, by default ``<database file>.namespaces``). ``admin_token`` administers them;
     ``namespace_tokens`` maps a namespace to the one token that reaches it (it is created if missing); without
     ``admin_token``, ``token`` administers too.
+
+    ``stream_secret`` signs durable streams' acknowledgement tokens; give every server behind one load
+    balancer the same secret so that any of them takes any stream's acknowledgements and closing (without
+    one, each app makes its own). See docs/server.md, "Behind a load balancer".
     """
     tokens = dict(namespace_tokens or {})
     state = ServerState(
@@ -223,7 +252,9 @@ def create_app(
             stream_buffer_bytes=stream_buffer_bytes,
             stream_stall_seconds=stream_stall_seconds,
             browser_rules=BrowserRules.of(allowed_hosts, [*allowed_origins, *cors_origins]),
+            stream_secret=stream_secret,
         ),
+        on_shutdown_signal=_EndStreamsOnSignal(),
     )
 
     statistics = state.statistics
@@ -240,6 +271,7 @@ def create_app(
         await registry.shutdown()
         await state.hub.shutdown()
         await run_in_threadpool(statistics.close)
+        state.calls.close()
 
     middleware = [Middleware(_Gate, state=state)]
     if cors_origins:
@@ -264,6 +296,8 @@ def create_app(
     app.state.factstr_statistics = statistics
     app.state.factstr_namespaces = registry
     app.state.factstr_ui_admin = ui_admin
+    assert isinstance(state.on_shutdown_signal, _EndStreamsOnSignal)
+    state.on_shutdown_signal.app = app
     return app
 
 
@@ -278,3 +312,15 @@ async def end_streams(app: Starlette) -> None:
     registry: NamespaceRegistry = app.state.factstr_namespaces
     for namespace in registry.open_namespaces():
         await namespace.state.hub.shutdown()
+
+
+class _EndStreamsOnSignal:
+    """What the host's shutdown signal does first (see ``_shutdown``): end every stream of every namespace."""
+
+    def __init__(self) -> None:
+        self.app: Starlette | None = None
+        self._ending: asyncio.Future[None] | None = None
+
+    def __call__(self) -> None:
+        if self.app is not None and self._ending is None:
+            self._ending = asyncio.ensure_future(end_streams(self.app))

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._errors import InvalidInput
 from .._namespaces import DEFAULT_NAMESPACE, check_namespace_name
-from ._codec import decode
+from .._wire import decode
 from ._metrics import NamespaceGauges
 from ._namespaces import NamespaceRegistry, unknown_namespace
 from ._problems import Problem, problem_response

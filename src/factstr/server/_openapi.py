@@ -3,6 +3,8 @@
 This is the API's written contract for other clients (the TypeScript package is generated against it). The
 server serves it at ``/openapi.json`` and the repository keeps a copy in ``openapi.json``; a test fails when
 the two differ, so change the API here first. Field names are the contract's own words (docs/contract.md, C1).
+The schemas of the bodies are generated from the Structs of ``factstr._wire`` (what the server and the clients
+encode and decode), so they cannot drift from what is served; the paths are written here by hand.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from ._openapi_namespaces import ADMIN_PATHS, NAMESPACE_ERROR_CODES, NAMESPACE_SCHEMAS, namespaced_paths
+from .._wire import schema_components
+from ._openapi_namespaces import ADMIN_PATHS, NAMESPACE_SCHEMAS, namespaced_paths
 
 _SEQ = {
     "type": "integer",
@@ -42,7 +45,7 @@ def _ok(schema_name: str, description: str) -> dict[str, Any]:
 
 
 def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}
+    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -65,172 +68,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(code): _error(known[code]) for code in sorted({*codes, 403})}
 
 
-_SCHEMAS: dict[str, Any] = {
-    "NewEvent": {
-        "type": "object",
-        "description": "A fact to append.",
-        "required": ["event_type", "payload"],
-        "additionalProperties": False,
-        "properties": {
-            "event_type": {"type": "string", "minLength": 1, "description": "Case-sensitive; no NUL."},
-            "payload": {"description": "Any JSON value; strings and keys without NUL; integers in int64."},
-        },
-    },
-    "EventFilter": {
-        "type": "object",
-        "description": (
-            "One alternative of a query: the type part AND the payload part must match (C2). "
-            "`null` (or absent) means any; `[]` means nothing."
-        ),
-        "additionalProperties": False,
-        "properties": {
-            "event_types": {"type": ["array", "null"], "items": {"type": "string"}, "default": None},
-            "payload_predicates": {"type": ["array", "null"], "items": {}, "default": None},
-        },
-    },
-    "EventQuery": {
-        "type": "object",
-        "description": "Which facts to read: any of `filters` (null or [] = every fact), after a position.",
-        "additionalProperties": False,
-        "properties": {
-            "filters": {"type": ["array", "null"], "items": _ref("EventFilter"), "default": None},
-            "min_sequence_number": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "default": None,
-                "description": "Exclusive lower bound (null or 0: from the start); append_if ignores it.",
-            },
-            "limit": {"type": ["integer", "null"], "minimum": 0, "default": None},
-            "backwards": {"type": "boolean", "default": False, "description": "Newest first."},
-            "max_sequence_number": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "default": None,
-                "description": (
-                    "Inclusive upper bound (null: none): the log as it was at that number, records and "
-                    "current_context_version alike. Refused (422) by append_if and streams."
-                ),
-            },
-        },
-    },
-    "EventRecord": {
-        "type": "object",
-        "description": "A committed fact.",
-        "required": ["sequence_number", "occurred_at", "event_type", "payload"],
-        "properties": {
-            "sequence_number": _SEQ,
-            "occurred_at": {
-                "type": "string",
-                "format": "date-time",
-                "description": "Commit time in UTC with six fractional digits: 2026-01-31T12:00:00.000123Z.",
-            },
-            "event_type": {"type": "string"},
-            "payload": {},
-        },
-    },
-    "QueryResult": {
-        "type": "object",
-        "required": ["event_records", "last_returned_sequence_number", "current_context_version", "head"],
-        "properties": {
-            "event_records": {"type": "array", "items": _ref("EventRecord")},
-            "last_returned_sequence_number": _OPTIONAL_SEQ,
-            "current_context_version": {
-                **_OPTIONAL_SEQ,
-                "description": (
-                    "Highest matching number in the log, whatever min_sequence_number says "
-                    "(at or below max_sequence_number, when given)."
-                ),
-            },
-            "head": {
-                **_OPTIONAL_SEQ,
-                "description": "The log's head in the snapshot the records come from (null: empty log).",
-            },
-        },
-    },
-    "AppendRequest": {
-        "type": "object",
-        "required": ["events"],
-        "additionalProperties": False,
-        "properties": {"events": {"type": "array", "items": _ref("NewEvent")}},
-    },
-    "AppendIfRequest": {
-        "type": "object",
-        "required": ["events", "context_query", "expected_context_version"],
-        "additionalProperties": False,
-        "properties": {
-            "events": {"type": "array", "items": _ref("NewEvent")},
-            "context_query": _ref("EventQuery"),
-            "expected_context_version": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "description": "null (or 0): no matching event is expected.",
-            },
-        },
-    },
-    "AppendResult": {
-        "type": "object",
-        "required": ["first_sequence_number", "last_sequence_number", "committed_count"],
-        "properties": {
-            "first_sequence_number": _SEQ,
-            "last_sequence_number": _SEQ,
-            "committed_count": {"type": "integer", "minimum": 1},
-        },
-    },
-    "Head": {
-        "type": "object",
-        "required": ["head"],
-        "properties": {"head": {**_OPTIONAL_SEQ, "description": "null for an empty log."}},
-    },
-    "DurableStreamInfo": {
-        "type": "object",
-        "required": ["name", "query", "cursor", "head", "lag", "active"],
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "query": _ref("EventQuery"),
-            "cursor": {
-                **_OPTIONAL_SEQ,
-                "description": "Last fully handled number; null: nothing handled yet.",
-            },
-            "head": _OPTIONAL_SEQ,
-            "lag": {"type": "integer", "minimum": 0, "description": "head minus cursor (null counts as 0)."},
-            "active": {"type": "boolean", "description": "Held by a stream somewhere (any process)."},
-        },
-    },
-    "DurableStreamList": {
-        "type": "object",
-        "required": ["durable_streams"],
-        "properties": {"durable_streams": {"type": "array", "items": _ref("DurableStreamInfo")}},
-    },
-    "ResetRequest": {
-        "type": "object",
-        "required": ["position"],
-        "additionalProperties": False,
-        "properties": {"position": _POSITION},
-    },
-    "AckRequest": {
-        "type": "object",
-        "required": ["sequence_number"],
-        "additionalProperties": False,
-        "properties": {"sequence_number": _POSITION},
-    },
-    "StreamReady": {
-        "type": "object",
-        "description": "Data of the first SSE message (`event: ready`) of every stream.",
-        "required": ["stream_id", "kind", "durable_name", "position", "heartbeat_seconds"],
-        "properties": {
-            "stream_id": {
-                "type": "string",
-                "description": "For POST /streams/{id}/ack and DELETE /streams/{id}.",
-            },
-            "kind": {"type": "string", "enum": ["live", "durable"]},
-            "durable_name": {"type": ["string", "null"]},
-            "position": {
-                **_POSITION,
-                "description": "The stream starts after this number (a durable stream: its stored cursor).",
-            },
-            "heartbeat_seconds": {"type": "number"},
-        },
-    },
+# The inspector's own answers (``_stats``); every other schema is generated from the wire Structs.
+_INSPECTOR_SCHEMAS: dict[str, Any] = {
     "LogRecord": {
         "type": "object",
         "description": "A committed fact with the first sequence number of the batch it was committed in.",
@@ -308,58 +147,6 @@ _SCHEMAS: dict[str, Any] = {
                         },
                     },
                 },
-            },
-        },
-    },
-    "Health": {
-        "type": "object",
-        "required": ["status", "head"],
-        "properties": {"status": {"type": "string", "enum": ["ok"]}, "head": _OPTIONAL_SEQ},
-    },
-    "Error": {
-        "type": "object",
-        "required": ["code", "message"],
-        "properties": {
-            "code": {
-                "type": "string",
-                "enum": [
-                    "invalid_input",
-                    "empty_append",
-                    "conditional_append_conflict",
-                    "durable_stream_active",
-                    "durable_stream_mismatch",
-                    "unknown_durable_stream",
-                    "unauthorized",
-                    "host_not_allowed",
-                    "origin_not_allowed",
-                    "unsupported_media_type",
-                    "request_timeout",
-                    "payload_too_large",
-                    "too_many_streams",
-                    "not_found",
-                    "method_not_allowed",
-                    "backend_error",
-                    "append_outcome_unknown",
-                    "store_closed",
-                    "internal_error",
-                    *NAMESPACE_ERROR_CODES,
-                ],
-                "description": "Stable; branch on this, not on the message.",
-            },
-            "message": {"type": "string", "description": "Human-readable; may change between versions."},
-            "expected": {**_OPTIONAL_SEQ, "description": "Only with conditional_append_conflict."},
-            "actual": {**_OPTIONAL_SEQ, "description": "Only with conditional_append_conflict."},
-            "facts": {
-                "type": "array",
-                "items": _ref("EventRecord"),
-                "description": (
-                    "Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, "
-                    "oldest first, at most 100, read in the transaction that found the conflict."
-                ),
-            },
-            "truncated": {
-                "type": "boolean",
-                "description": "Only with conditional_append_conflict: more facts than the 100 in `facts`.",
             },
         },
     },
@@ -490,9 +277,11 @@ _PATHS: dict[str, Any] = {
             "summary": "A durable stream: replay after the stored cursor, then live (C6.1).",
             "description": _STREAM_DESCRIPTION
             + "\nThe name is held while the connection is open. After handling a batch the client MUST "
-            "acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with "
-            "acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: "
-            "the stored cursor decides where it resumes.",
+            "acknowledge it with POST /streams/durable/{name}/ack (any server) or POST /streams/{stream_id}/ack "
+            "(this server): the stored cursor moves only with acknowledgements (the server may send a few "
+            "batches ahead of them). A durable stream's message ids are acknowledgement tokens "
+            "(`<stream_id>.<n>.<signature>`, `n` the number the message delivered up to), not plain numbers. "
+            "`Last-Event-ID` is ignored: the stored cursor decides where it resumes.",
             "parameters": [
                 _NAME_PARAMETER,
                 _QUERY_PARAMETER,
@@ -509,12 +298,49 @@ _PATHS: dict[str, Any] = {
                 "200": {"description": "The event stream.", "content": _SSE},
                 **_errors(400, 401, 409, 422, 429, 503),
             },
+        },
+        "delete": {
+            "operationId": "closeDurableStream",
+            "summary": "End a durable stream on any server; returns once its name was released.",
+            "description": (
+                "On the server holding the stream it ends at once (`end`, reason `unsubscribed`). Another server "
+                "cannot reach it: close the event stream's connection first, and this waits until the holder "
+                "noticed and released the name (409 `durable_stream_active` if it did not within 10 s). "
+                "Acknowledged batches are stored by then; an unacknowledged batch stays unhandled."
+            ),
+            "parameters": [
+                _NAME_PARAMETER,
+                {
+                    "name": "stream_token",
+                    "in": "query",
+                    "required": True,
+                    "description": "The `id` of a message of the stream (its `ready` at least).",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {"204": {"description": "Ended."}, **_errors(401, 409, 422, 503)},
+        },
+    },
+    "/streams/durable/{name}/ack": {
+        "post": {
+            "operationId": "ackDurableStream",
+            "summary": "Acknowledge that a durable stream's batches up to a number were handled, on any server.",
+            "description": (
+                "`stream_token` is the `id` of the newest message the stream delivered; it proves to any server "
+                "sharing the database (and `--stream-secret`) what this stream delivered. A number above that is "
+                "422 `invalid_input` and changes nothing, as is a token not issued for this name; one at or below "
+                "the stored cursor changes nothing. The server holding the stream takes it at once; another "
+                "server stores it as the cursor, which the holder follows."
+            ),
+            "parameters": [_NAME_PARAMETER],
+            "requestBody": _json_body("AckRequest", "The last handled sequence number and the newest token."),
+            "responses": {"204": {"description": "Acknowledged."}, **_errors(400, 401, 415, 422, 503)},
         }
     },
     "/streams/{stream_id}/ack": {
         "post": {
             "operationId": "ackStream",
-            "summary": "Acknowledge that a durable stream's batches up to a number were handled.",
+            "summary": "Acknowledge a durable stream's batches up to a number, on the stream's own server only.",
             "description": (
                 "Only what this stream delivered can be acknowledged: a number above its last batch or progress "
                 "position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes "
@@ -528,8 +354,12 @@ _PATHS: dict[str, Any] = {
     "/streams/{stream_id}": {
         "delete": {
             "operationId": "closeStream",
-            "summary": "End a stream; returns once the server stopped it and released its durable name.",
-            "description": "A durable stream's unacknowledged batch stays unhandled: its cursor stays.",
+            "summary": "End a stream on its own server; returns once it stopped and released its durable name.",
+            "description": (
+                "A durable stream's unacknowledged batch stays unhandled: its cursor stays. The stream id is this "
+                "server process's: behind a load balancer use DELETE /streams/durable/{name} (durable) or close "
+                "the connection (live)."
+            ),
             "parameters": [_STREAM_ID_PARAMETER],
             "responses": {"204": {"description": "Ended."}, **_errors(401, 404)},
         }
@@ -644,14 +474,14 @@ def openapi_document() -> dict[str, Any]:
             "description": (
                 "The FACTSTR event store contract over HTTP: JSON requests and responses, server-sent events "
                 "for streams. Sequence numbers are JSON integers (exact in JavaScript up to 2^53 - 1). "
-                'Errors are `{"code": ..., "message": ...}` with a stable code.'
+                "Errors are RFC 9457 problems (`application/problem+json`) with a stable `code` member."
             ),
         },
         "servers": [{"url": "http://127.0.0.1:7117"}],
         "security": [{"bearer": []}],
         "paths": {**_PATHS, **ADMIN_PATHS, **namespaced_paths(_PATHS)},
         "components": {
-            "schemas": {**_SCHEMAS, **NAMESPACE_SCHEMAS},
+            "schemas": {**schema_components(), **_INSPECTOR_SCHEMAS, **NAMESPACE_SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

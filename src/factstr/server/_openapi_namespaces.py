@@ -18,6 +18,7 @@ NAMESPACED_PATHS = (
     "/head",
     "/streams/live",
     "/streams/durable/{name}",
+    "/streams/durable/{name}/ack",
     "/streams/{stream_id}/ack",
     "/streams/{stream_id}",
     "/durable_streams",
@@ -26,15 +27,6 @@ NAMESPACED_PATHS = (
     "/stats",
     "/log",
     "/healthz",
-)
-
-NAMESPACE_ERROR_CODES = (
-    "forbidden",
-    "unknown_namespace",
-    "namespace_exists",
-    "namespace_busy",
-    "too_many_namespaces",
-    "namespaces_unsupported",
 )
 
 _NAMESPACE_PARAMETER = {
@@ -49,7 +41,7 @@ _NAMESPACE_PARAMETER = {
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
 
 

@@ -1,7 +1,9 @@
-"""Error responses: every failure becomes ``{"code": ..., "message": ...}`` with a stable code.
+"""Error answers: every failure becomes an RFC 9457 problem (``application/problem+json``) with a stable code.
 
-The codes are part of the API (openapi.json lists them); clients branch on the code, never on the message.
-The Python client maps them back to the same exception classes the stores raise (:data:`ERRORS_BY_CODE`).
+The codes are part of the API; clients branch on ``code``, never on the text. Each code, its status and its
+title come from the one table the error classes own (``factstr._errors.ERROR_CODES``), which the Python client
+reads too and the OpenAPI document lists for the TypeScript client. ``message`` repeats ``detail`` for clients
+written before the answers were RFC 9457 problems.
 """
 
 from __future__ import annotations
@@ -11,19 +13,11 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from .._errors import (
-    AppendOutcomeUnknown,
-    BackendError,
-    ConditionalAppendConflict,
-    DurableStreamActive,
-    DurableStreamMismatch,
-    EmptyAppend,
-    EventStoreError,
-    InvalidInput,
-    StoreClosed,
-    UnknownDurableStream,
-)
-from ._codec import records_to_wire
+from .._errors import ERROR_CODES, ConditionalAppendConflict, EventStoreError
+from .._wire import Problem as ProblemBody
+from .._wire import encode, records_to_wire
+
+MEDIA_TYPE = "application/problem+json"
 
 
 class Problem(Exception):
@@ -37,51 +31,22 @@ class Problem(Exception):
         self.extra = extra
 
 
-# Most specific first: EmptyAppend and the durable errors are InvalidInput too;
-# AppendOutcomeUnknown is a BackendError.
-_STORE_ERRORS: list[tuple[type[EventStoreError], int, str]] = [
-    (ConditionalAppendConflict, 409, "conditional_append_conflict"),
-    (EmptyAppend, 422, "empty_append"),
-    (DurableStreamMismatch, 409, "durable_stream_mismatch"),
-    (UnknownDurableStream, 404, "unknown_durable_stream"),
-    (InvalidInput, 422, "invalid_input"),
-    (DurableStreamActive, 409, "durable_stream_active"),
-    (AppendOutcomeUnknown, 503, "append_outcome_unknown"),
-    (StoreClosed, 503, "store_closed"),
-    (BackendError, 503, "backend_error"),
-    (EventStoreError, 503, "backend_error"),
-]
-
-ERRORS_BY_CODE: dict[str, type[EventStoreError]] = {
-    "conditional_append_conflict": ConditionalAppendConflict,
-    "empty_append": EmptyAppend,
-    "durable_stream_mismatch": DurableStreamMismatch,
-    "unknown_durable_stream": UnknownDurableStream,
-    "invalid_input": InvalidInput,
-    "durable_stream_active": DurableStreamActive,
-    "append_outcome_unknown": AppendOutcomeUnknown,
-}
-
-
 def from_store_error(exc: EventStoreError) -> Problem:
-    """Translate a store error into its HTTP problem."""
-    for kind, status, code in _STORE_ERRORS:
-        if isinstance(exc, kind):
-            if isinstance(exc, ConditionalAppendConflict):
-                return Problem(
-                    status,
-                    code,
-                    str(exc),
-                    expected=exc.expected,
-                    actual=exc.actual,
-                    facts=records_to_wire(exc.facts),
-                    truncated=exc.truncated,
-                )
-            if status == 503:
-                # Database messages can reveal internals; say what happened, log the details.
-                return Problem(status, code, f"the store failed: {type(exc).__name__}")
-            return Problem(status, code, str(exc))
-    raise AssertionError("EventStoreError is the last entry")  # pragma: no cover
+    """Translate a store error into its HTTP problem: the code and status its class declares."""
+    if isinstance(exc, ConditionalAppendConflict):
+        return Problem(
+            exc.status,
+            exc.code,
+            str(exc),
+            expected=exc.expected,
+            actual=exc.actual,
+            facts=records_to_wire(exc.facts),
+            truncated=exc.truncated,
+        )
+    if exc.status >= 500:
+        # Database messages can reveal internals; say what happened, log the details.
+        return Problem(exc.status, exc.code, f"the store failed: {type(exc).__name__}")
+    return Problem(exc.status, exc.code, str(exc))
 
 
 def from_decode_error(exc: msgspec.MsgspecError) -> Problem:
@@ -91,8 +56,24 @@ def from_decode_error(exc: msgspec.MsgspecError) -> Problem:
     return Problem(400, "invalid_input", f"the request body is not valid JSON: {exc}")
 
 
+def problem_body(status: int, code: str, message: str, **extra: Any) -> bytes:
+    """The encoded problem document of an error answer."""
+    known = ERROR_CODES.get(code)
+    return encode(
+        ProblemBody(
+            type=f"urn:factstr:error:{code}",
+            title=known.title if known is not None else code,
+            status=status,
+            detail=message,
+            code=code,
+            message=message,
+            **extra,
+        )
+    )
+
+
 def problem_response(problem: Problem) -> Response:
-    """Return the JSON response of a problem."""
-    body = {"code": problem.code, "message": problem.message, **problem.extra}
+    """Return the problem+json response of a problem."""
+    body = problem_body(problem.status, problem.code, problem.message, **problem.extra)
     headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return Response(msgspec.json.encode(body), problem.status, headers, media_type="application/json")
+    return Response(body, problem.status, headers, media_type=MEDIA_TYPE)

@@ -1,7 +1,7 @@
 """The routes: each translates one HTTP request into one call of the store contract, and the result back.
 
 No route knows any rule of the contract: bodies are decoded into factstr values and the store validates them.
-Store calls block (a database round trip, a hold, a join), so they run in the thread pool.
+Store calls block (a database round trip, a hold, a join), so they run on the app's store workers (``_calls``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -17,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import anyio
 import anyio.to_thread
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -26,18 +26,26 @@ from starlette.types import Receive, Scope, Send
 
 from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
 from .._model import EventQuery
+from .._store import EventStore, LocalStore
 from .._validation import sequence_number_from_text
-from ._codec import (
-    AckIn,
-    AppendIfIn,
-    AppendIn,
-    QueryIn,
-    ResetIn,
+from .._wire import (
+    AckRequest,
+    AppendIfRequest,
+    AppendRequest,
+    DurableStreamList,
+    Head,
+    Health,
+    ResetRequest,
+    append_result_to_wire,
     decode,
     encode,
-    to_event_query,
-    to_new_events,
-    to_wire,
+    events_from_wire,
+    info_to_wire,
+    query_from_wire,
+    query_result_to_wire,
+)
+from .._wire import (
+    EventQuery as WireQuery,
 )
 from ._openapi import openapi_document
 from ._problems import Problem, from_decode_error, from_store_error, problem_response
@@ -52,6 +60,9 @@ T = TypeVar("T")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+# Closing a durable stream held by another server: how long to wait for its release, and how often to look.
+RELEASE_WAIT_SECONDS = 10.0
+RELEASE_POLL_SECONDS = 0.02
 # /healthz answers within this many seconds, whatever the database does.
 HEALTH_TIMEOUT_SECONDS = 1.0
 
@@ -62,7 +73,12 @@ def _state(request: Request) -> ServerState:
     return state
 
 
-def _json(value: object, status: int = 200) -> Response:
+async def _call(request: Request, call: Callable[..., T], *args: Any) -> T:
+    """Run a store call on the app's store workers (off the event loop)."""
+    return await _state(request).calls.run(call, *args)
+
+
+def _json(value: msgspec.Struct, status: int = 200) -> Response:
     return Response(encode(value), status, media_type="application/json")
 
 
@@ -107,7 +123,7 @@ def endpoint(func: Endpoint) -> Endpoint:
 
 
 async def _cancellable(request: Request, call: Callable[[], T]) -> T:
-    """Run a store call in the thread pool; if the client goes away first, cancel its database statement.
+    """Run a store call on a store worker; if the client goes away first, cancel its database statement.
 
     The lock keeps the worker thread inside ``call`` while the cancel is sent, so that it can only reach
     this call's statement, never one of the next request the same thread serves.
@@ -136,14 +152,14 @@ async def _cancellable(request: Request, call: Callable[[], T]) -> T:
             if thread is not None and running:
                 _state(request).store._cancel_statement(thread)
 
-    work = asyncio.ensure_future(run_in_threadpool(run))
-    gone = asyncio.ensure_future(_client_gone(request))
+    work = _state(request).calls.submit(run)  # a plain future: no task per call
+    gone: asyncio.Future[None] = asyncio.ensure_future(_client_gone(request))
     try:
-        await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
     finally:
         gone.cancel()
     if not work.done():
-        await run_in_threadpool(cancel)
+        await _call(request, cancel)
         try:
             await work
         except Exception as exc:
@@ -181,48 +197,49 @@ def _idempotency_key(request: Request) -> str | None:
 @endpoint
 async def append(request: Request) -> Response:
     state = _state(request)
-    wire = await _body(request, AppendIn)
+    wire = await _body(request, AppendRequest)
     key = _idempotency_key(request)
-    result = await run_in_threadpool(
-        functools.partial(state.store.append, to_new_events(wire.events), idempotency_key=key)
+    result = await _call(
+        request, functools.partial(state.store.append, events_from_wire(wire.events), idempotency_key=key)
     )
     state.metrics.committed(result.committed_count)
-    return _json(result)
+    return _json(append_result_to_wire(result))
 
 
 @endpoint
 async def append_if(request: Request) -> Response:
     state = _state(request)
-    wire = await _body(request, AppendIfIn)
+    wire = await _body(request, AppendIfRequest)
     try:
-        result = await run_in_threadpool(
+        result = await _call(
+            request,
             functools.partial(
                 state.store.append_if,
-                to_new_events(wire.events),
-                to_event_query(wire.context_query),
+                events_from_wire(wire.events),
+                query_from_wire(wire.context_query),
                 wire.expected_context_version,
                 idempotency_key=_idempotency_key(request),
-            )
+            ),
         )
     except ConditionalAppendConflict:
         state.metrics.conflicted()
         raise
     state.metrics.committed(result.committed_count)
-    return _json(result)
+    return _json(append_result_to_wire(result))
 
 
 @endpoint
 async def query(request: Request) -> Response:
     state = _state(request)
-    wire = await _body(request, QueryIn)
-    event_query = to_event_query(wire)
+    wire = await _body(request, WireQuery)
+    event_query = query_from_wire(wire)
     result = await _cancellable(request, lambda: state.store.query(event_query))
-    return _json(result)
+    return _json(query_result_to_wire(result))
 
 
 @endpoint
 async def head(request: Request) -> Response:
-    return _json({"head": await run_in_threadpool(_state(request).store.head)})
+    return _json(Head(await _call(request, _state(request).store.head)))
 
 
 # --- streams ----------------------------------------------------------------------------------------------
@@ -232,7 +249,7 @@ def _stream_query(request: Request) -> EventQuery:
     text = request.query_params.get("query")
     if text is None:
         return EventQuery()
-    return to_event_query(decode(text, QueryIn))
+    return query_from_wire(decode(text, WireQuery))
 
 
 def _start(text: str | None, default: Literal["beginning", "end"]) -> Any:
@@ -301,9 +318,10 @@ async def _open_stream(request: Request, stream: ServerStream, register: Callabl
     state = _state(request)
     if state.hub.shutting_down:
         raise Problem(503, "backend_error", "the server is shutting down")
+    state.watch_shutdown()
     state.quota.take(stream.client)
     try:
-        await run_in_threadpool(register)
+        await _call(request, register)
     except BaseException:
         stream.request_end("refused")
         await stream.stop_store_stream()
@@ -348,7 +366,7 @@ async def stream_live(request: Request) -> Response:
         start = _start(request.query_params.get("start"), "end")
     if start == "end":
         # Pin "the end" to a number so that the ready message says exactly where delivery starts.
-        start = await run_in_threadpool(state.store.head) or 0
+        start = await _call(request, state.store.head) or 0
     stream = ServerStream(kind="live", client=_client(request), channel=_channel(state))
     stream.start_position = start if isinstance(start, int) and not isinstance(start, bool) else 0
 
@@ -368,6 +386,9 @@ async def stream_durable(request: Request) -> Response:
     channel = _channel(state)
     stream = ServerStream(kind="durable", client=_client(request), channel=channel, durable_name=name)
 
+    stream.token_for = functools.partial(state.tokens.issue, name, stream.id)
+    stream.stored_cursor = functools.partial(_stored_cursor, state.store, name)
+
     def register() -> None:
         holder = state.store.stream_to_durable(
             name, stream_query, stream.await_acknowledgement, start=start, reset=reset
@@ -381,6 +402,15 @@ async def stream_durable(request: Request) -> Response:
     return await _open_stream(request, stream, register)
 
 
+def _stored_cursor(store: EventStore, name: str) -> int:
+    """The stored cursor of a durable name (0: none): one lookup by name."""
+    if isinstance(store, LocalStore):
+        stored = store._load_cursor(name)
+        return 0 if stored is None else stored.cursor
+    info = store.durable_stream(name)
+    return 0 if info is None or info.cursor is None else info.cursor
+
+
 def _server_stream(request: Request) -> ServerStream:
     stream = _state(request).hub.get(request.path_params["stream_id"])
     if stream is None:
@@ -390,7 +420,7 @@ def _server_stream(request: Request) -> ServerStream:
 
 @endpoint
 async def ack_stream(request: Request) -> Response:
-    wire = await _body(request, AckIn)
+    wire = await _body(request, AckRequest)
     if wire.sequence_number < 0:
         raise InvalidInput("sequence_number must not be negative")
     _server_stream(request).channel.ack(wire.sequence_number)
@@ -404,36 +434,94 @@ async def close_stream(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _local_stream(request: Request, name: str, stream_id: str) -> ServerStream | None:
+    """The durable stream with this id when this server holds it, else None (another server does, or did)."""
+    stream = _state(request).hub.get(stream_id)
+    return stream if stream is not None and stream.durable_name == name else None
+
+
+@endpoint
+async def ack_durable_stream(request: Request) -> Response:
+    """Take an acknowledgement on any server: the holder's channel if it is here, else the stored cursor."""
+    state = _state(request)
+    name = _durable_name(request, "/streams/durable/", "/ack")
+    wire = await _body(request, AckRequest)
+    if wire.stream_token is None:
+        raise InvalidInput("stream_token is required: the id of the newest message of the stream")
+    stream_id, delivered = state.tokens.check(name, wire.stream_token)
+    if wire.sequence_number > delivered:
+        raise InvalidInput(f"cannot acknowledge {wire.sequence_number}: this stream delivered up to {delivered}")
+    stream = _local_stream(request, name, stream_id)
+    if stream is not None:
+        stream.channel.ack(wire.sequence_number)
+    elif isinstance(state.store, LocalStore) and wire.sequence_number > 0:
+        # The holder runs on another server over the same database: the cursor moves there (forward only),
+        # and the holder, waiting for this acknowledgement, sees it in the stored cursor.
+        await _call(request, state.store.store_cursor, name, wire.sequence_number)
+    elif wire.sequence_number > 0:
+        raise Problem(404, "not_found", "this server forwards to another one: acknowledge on the stream's server")
+    return Response(status_code=204)
+
+
+@endpoint
+async def close_durable_stream(request: Request) -> Response:
+    """End a durable stream from any server; return once its name was released by that stream.
+
+    On the holding server the stream ends at once (``end``). Another server cannot reach it: the stream ends
+    when its event stream's connection closes (the clients close it first), and this waits for that.
+    """
+    state = _state(request)
+    name = _durable_name(request, "/streams/durable/")
+    token = request.query_params.get("stream_token")
+    if token is None:
+        raise InvalidInput("stream_token is required: the id of a message of the stream")
+    stream_id, _ = state.tokens.check(name, token)
+    stream = _local_stream(request, name, stream_id)
+    if stream is not None:
+        await state.hub.end(stream, "unsubscribed")
+        return Response(status_code=204)
+    deadline = time.monotonic() + RELEASE_WAIT_SECONDS
+    while (info := await _call(request, state.store.durable_stream, name)) is not None and info.active:
+        if time.monotonic() > deadline:
+            raise Problem(
+                409,
+                "durable_stream_active",
+                f"durable stream {name!r} is still held: close its event stream's connection first",
+            )
+        await asyncio.sleep(RELEASE_POLL_SECONDS)
+    return Response(status_code=204)
+
+
 # --- durable cursor admin ---------------------------------------------------------------------------------
 
 
 @endpoint
 async def list_durable_streams(request: Request) -> Response:
-    infos = await run_in_threadpool(_state(request).store.durable_streams)
-    return _json({"durable_streams": [to_wire(info) for info in infos]})
+    infos = await _call(request, _state(request).store.durable_streams)
+    return _json(DurableStreamList([info_to_wire(info) for info in infos]))
 
 
 @endpoint
 async def get_durable_stream(request: Request) -> Response:
     name = _durable_name(request, "/durable_streams/")
-    info = await run_in_threadpool(_state(request).store.durable_stream, name)
+    info = await _call(request, _state(request).store.durable_stream, name)
     if info is None:
         raise Problem(404, "unknown_durable_stream", f"no durable stream named {name!r}")
-    return _json(info)
+    return _json(info_to_wire(info))
 
 
 @endpoint
 async def reset_durable_stream(request: Request) -> Response:
-    wire = await _body(request, ResetIn)
+    wire = await _body(request, ResetRequest)
     name = _durable_name(request, "/durable_streams/", "/reset")
-    await run_in_threadpool(_state(request).store.reset_durable_stream, name, wire.position)
+    await _call(request, _state(request).store.reset_durable_stream, name, wire.position)
     return Response(status_code=204)
 
 
 @endpoint
 async def delete_durable_stream(request: Request) -> Response:
     name = _durable_name(request, "/durable_streams/")
-    await run_in_threadpool(_state(request).store.delete_durable_stream, name)
+    await _call(request, _state(request).store.delete_durable_stream, name)
     return Response(status_code=204)
 
 
@@ -457,7 +545,7 @@ async def healthz(request: Request) -> Response:
         # Probes repeat every few seconds during an outage: one line each, not a traceback.
         logger.warning("health check: the database is unavailable: %s", exc)
         raise Problem(503, "backend_error", "the database is unavailable") from exc
-    return _json({"status": "ok", "head": head_now})
+    return _json(Health("ok", head_now))
 
 
 async def openapi(request: Request) -> Response:
@@ -471,6 +559,8 @@ ROUTES = [
     Route("/head", head, methods=["GET"]),
     Route("/streams/live", stream_live, methods=["GET"]),
     Route("/streams/durable/{name:durable_name}", stream_durable, methods=["GET"]),
+    Route("/streams/durable/{name:durable_name}/ack", ack_durable_stream, methods=["POST"]),
+    Route("/streams/durable/{name:durable_name}", close_durable_stream, methods=["DELETE"]),
     Route("/streams/{stream_id}/ack", ack_stream, methods=["POST"]),
     Route("/streams/{stream_id}", close_stream, methods=["DELETE"]),
     Route("/durable_streams", list_durable_streams, methods=["GET"]),

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 from ._app import end_streams
-from ._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS, h11_protocol
+from ._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS, http_protocol
 
 # How long shutdown waits for responses in flight after the streams were told to end.
 GRACEFUL_SHUTDOWN_SECONDS = 5
@@ -36,11 +37,15 @@ def make_server(
     port: int,
     *,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    forwarded_allow_ips: Sequence[str] = (),
     **options: Any,
 ) -> Server:
     """Return a configured (not yet started) server; logging is left to the caller.
 
     ``request_timeout``: seconds a client has to send a whole request (head and body) from its first byte.
+    ``forwarded_allow_ips``: the proxies (addresses, networks, or ``*``) whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` say who the client is and which scheme it used; empty (the default): nobody's, and
+    the connection's own address is the client's.
     """
     config = uvicorn.Config(
         app,
@@ -49,9 +54,12 @@ def make_server(
         log_config=None,
         access_log=False,
         lifespan="on",
-        loop="asyncio",
-        http=h11_protocol(request_timeout),
+        # uvloop and httptools when installed (the server extra installs them), else asyncio and h11.
+        loop="auto",
+        http=http_protocol(request_timeout),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=list(forwarded_allow_ips) or None,
         **options,
     )
     return Server(config)
@@ -71,6 +79,7 @@ class ServerThread:
         port: int = 0,
         *,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        forwarded_allow_ips: Sequence[str] = (),
     ) -> None:
         # IPPROTO_TCP explicitly: asyncio turns Nagle's algorithm off only on sockets that say they are TCP,
         # and with it on every response waits for the client's delayed ACK (about 40 ms).
@@ -79,7 +88,9 @@ class ServerThread:
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
-        self._server = make_server(app, host, self.port, request_timeout=request_timeout)
+        self._server = make_server(
+            app, host, self.port, request_timeout=request_timeout, forwarded_allow_ips=forwarded_allow_ips
+        )
         self._thread = threading.Thread(target=self._run, name="factstr-http-server", daemon=True)
         self._failure: BaseException | None = None
 

@@ -19,27 +19,24 @@ and ``end`` when the stream is closed by the client (DELETE), stopped, or the se
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 
 import anyio
-import msgspec
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .._errors import InvalidInput
+from .._handoff import Handoff
 from .._model import EventRecord
 from .._streams import EventStream
-from ._codec import records_to_wire
+from .._wire import Progress, StreamEnd, StreamReady, encode, records_to_wire
 
 logger = logging.getLogger("factstr.server")
 
-_encode = msgspec.json.Encoder().encode
 # How long closing a durable SSE stream waits for its holder to store the cursor of acknowledged batches.
 HOLDER_CATCH_UP_SECONDS = 10.0
 # The encoded batches one stream may hold for its client; a single larger batch still goes, alone.
@@ -47,6 +44,8 @@ DEFAULT_STREAM_BUFFER_BYTES = 1024 * 1024
 # How long a full stream buffer may wait for its client to take anything before the stream ends.
 DEFAULT_STALL_SECONDS = 60.0
 SLOW_CONSUMER = "slow_consumer"
+# How often a durable stream waiting for an acknowledgement looks whether another server stored it.
+ACK_POLL_SECONDS = 0.05
 
 
 class ClientGone(Exception):
@@ -85,13 +84,13 @@ class Channel:
         capacity_bytes: int,
         stall_seconds: float = DEFAULT_STALL_SECONDS,
     ) -> None:
-        self._loop = loop
+        # The one thread -> event loop hand-off (factstr._handoff); its lock guards every counter here too.
+        self._handoff: Handoff[tuple[bytes, int]] = Handoff(loop)
         self._capacity = capacity_bytes
         self._stall_seconds = stall_seconds
-        self._items: collections.deque[tuple[bytes, int]] = collections.deque()
+        self._items = self._handoff.items
         self._bytes = 0
-        self._condition = threading.Condition()
-        self._attention = asyncio.Event()
+        self._condition = self._handoff.condition
         self._acked = 0
         self._taken = 0
         self._taken_count = 0
@@ -128,11 +127,16 @@ class Channel:
         """The bytes of the messages waiting for the reader."""
         return self._bytes
 
-    def wait_ack(self, sequence_number: int) -> bool:
-        """Wait until the client acknowledged ``sequence_number``; False if the channel closed first."""
+    def wait_ack(self, sequence_number: int, timeout: float | None = None) -> bool | None:
+        """Wait until the client acknowledged ``sequence_number`` here: True; False if the channel closed first,
+        None if ``timeout`` seconds passed without either."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._condition:
             while self._acked < sequence_number and not self.closed:
-                self._condition.wait()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._condition.wait(remaining)
             return self._acked >= sequence_number
 
     @property
@@ -170,28 +174,24 @@ class Channel:
 
     def take(self) -> tuple[bytes, int] | None:
         """Return the oldest queued message and its batch's last number without waiting, or None."""
-        with self._condition:
-            if not self._items:
-                self._attention.clear()
+        with self._condition:  # re-entrant: the hand-off takes the same lock
+            taken = self._handoff.take()
+            if taken is None:
                 return None
-            message, last = self._items.popleft()
+            message, last = taken
             self._bytes -= len(message)
             self._taken = last
             self._taken_count += 1
             self._delivered = max(self._delivered, last)
-            self._condition.notify_all()
             return message, last
 
     async def wait(self, timeout: float) -> None:
         """Wait until something may have changed (a batch, a close, a wake-up) or ``timeout`` passes."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._attention.wait(), timeout)
+        await self._handoff.wait(timeout)
 
     def wake(self) -> None:
         """Wake the loop-side reader; safe from any thread, also after the loop closed."""
-        # RuntimeError: the event loop is gone, so nobody is reading any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._attention.set)
+        self._handoff.wake()
 
     def close(self, *, discard: bool = False) -> None:
         """Refuse further batches and release every waiter; ``discard`` also drops the queued ones."""
@@ -231,6 +231,14 @@ class ServerStream:
         self.holder: EventStream | None = None
         self.start_position = 0
         self.end_reason: str | None = None
+        # A durable stream's: the acknowledgement token of a position (the SSE id of its messages), and the
+        # stored cursor, which acknowledgements taken by other servers move (see _tokens).
+        self.token_for: Callable[[int], str] | None = None
+        self.stored_cursor: Callable[[], int] | None = None
+
+    def event_id(self, position: int) -> str:
+        """The SSE id of a message delivering up to ``position``: the number, or a durable stream's token."""
+        return str(position) if self.token_for is None else self.token_for(position)
 
     def send(self, batch: list[EventRecord]) -> None:
         """The feed's handler (its worker thread): hand the batch to the response, waiting while it is full.
@@ -239,7 +247,7 @@ class ServerStream:
         for it is dropped, and the stream's store streams stop without waiting for this handler call.
         """
         last = batch[-1].sequence_number
-        message = sse_message(records_to_wire(batch), event_id=last)
+        message = sse_message(records_to_wire(batch), event_id=self.event_id(last))
         try:
             self.channel.put(message, last)  # False when the client is gone: nothing more is owed to it
         except Stalled:
@@ -253,9 +261,21 @@ class ServerStream:
             self._stop_without_waiting()
 
     def await_acknowledgement(self, batch: list[EventRecord]) -> None:
-        """The holder's handler: return once the client acknowledged the batch, so the cursor may pass it."""
-        if not self.channel.wait_ack(batch[-1].sequence_number):
-            raise ClientGone("the stream was closed before the client acknowledged this batch; it stays unhandled")
+        """The holder's handler: return once the client acknowledged the batch, so the cursor may pass it.
+
+        The acknowledgement may reach this server (the channel) or another one behind the same load balancer,
+        which stores it as the cursor in the shared database: while none arrives here, the stored cursor is
+        looked at every ACK_POLL_SECONDS.
+        """
+        last = batch[-1].sequence_number
+        while True:
+            acknowledged = self.channel.wait_ack(last, None if self.stored_cursor is None else ACK_POLL_SECONDS)
+            if acknowledged:
+                return
+            if acknowledged is False:
+                raise ClientGone("the stream was closed before the client acknowledged this batch; it stays unhandled")
+            if self.stored_cursor is not None and self.stored_cursor() >= last:
+                return
 
     @property
     def running(self) -> bool:
@@ -341,14 +361,14 @@ class StreamHub:
             await stream.stop_store_stream()
 
 
-def sse_message(data: object, *, event: str | None = None, event_id: int | None = None) -> bytes:
+def sse_message(data: object, *, event: str | None = None, event_id: str | None = None) -> bytes:
     """Format one SSE message (JSON data on one line)."""
     head = b""
     if event is not None:
         head += b"event: " + event.encode() + b"\n"
     if event_id is not None:
-        head += b"id: " + str(event_id).encode() + b"\n"
-    return head + b"data: " + _encode(data) + b"\n\n"
+        head += b"id: " + event_id.encode() + b"\n"
+    return head + b"data: " + encode(data) + b"\n\n"
 
 
 class EventStreamResponse(Response):
@@ -413,14 +433,16 @@ class EventStreamResponse(Response):
         stream.channel.delivered(stream.start_position)
         await emit(
             sse_message(
-                {
-                    "stream_id": stream.id,
-                    "kind": stream.kind,
-                    "durable_name": stream.durable_name,
-                    "position": stream.start_position,
-                    "heartbeat_seconds": self._heartbeat,
-                },
+                StreamReady(
+                    stream_id=stream.id,
+                    kind="durable" if stream.kind == "durable" else "live",
+                    durable_name=stream.durable_name,
+                    position=stream.start_position,
+                    heartbeat_seconds=self._heartbeat,
+                    stream_token=None if stream.token_for is None else stream.event_id(stream.start_position),
+                ),
                 event="ready",
+                event_id=None if stream.token_for is None else stream.event_id(stream.start_position),
             )
         )
         sent = stream.start_position
@@ -444,7 +466,7 @@ class EventStreamResponse(Response):
                 break
             if position > sent:
                 stream.channel.delivered(position)
-                await emit(sse_message({"position": position}, event="progress", event_id=position))
+                await emit(sse_message(Progress(position), event="progress", event_id=stream.event_id(position)))
                 sent = position
                 last_write = time.monotonic()
             elif time.monotonic() - last_write >= self._heartbeat:
@@ -452,5 +474,5 @@ class EventStreamResponse(Response):
                 last_write = time.monotonic()
             await stream.channel.wait(min(self._progress, self._heartbeat))
         if stream.end_reason != "disconnected":
-            await emit(sse_message({"reason": stream.end_reason}, event="end"))
+            await emit(sse_message(StreamEnd(stream.end_reason or "stopped"), event="end"))
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -29,9 +29,9 @@ from starlette.routing import Route
 
 from .. import __version__
 from .._model import EventQuery, EventRecord
-from .._store import EventStore
+from .._store import EventStore, LocalStore
 from .._streams import EventStream
-from ._codec import format_occurred_at, records_to_wire
+from .._wire import format_occurred_at, records_to_wire
 from ._problems import Problem
 from ._routes import endpoint
 
@@ -222,13 +222,13 @@ def read_page(store: EventStore, *, before: int | None, after: int | None, limit
         count = max(top - low, 0)
     if count == 0 or low >= head:
         return LogPage(head or None, [])
-    try:
+    if isinstance(store, LocalStore):
         # One index-backed read of the numbers low+1 .. low+count; the scan is the only reader that also
         # says where each record's batch starts (the stream runtime reads batches with it).
         scan = store._scan(low, None, count)
         records = scan.records
         starts: list[int | None] = list(scan.batch_starts)
-    except NotImplementedError:
+    else:
         # A store that forwards the contract to another server (HTTPStore) has no scan: no batch numbers.
         records = store.query(EventQuery(min_sequence_number=low, limit=count)).event_records
         starts = [None] * len(records)

@@ -35,7 +35,7 @@ from .._errors import (
 from .._group import GroupCommitter, GroupRefused, Outcome
 from .._matching import Filters, query_matches
 from .._model import AppendResult, EventRecord, QueryResult
-from .._store import Condition, EventStore, Scan, StoredCursor, replayed
+from .._store import Condition, LocalStore, Scan, StoredCursor, replayed
 from .._streams import SAFETY_POLL_SECONDS
 from .._validation import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -103,7 +103,7 @@ _UNWELL = (
 )
 
 
-class SQLiteStore(EventStore):
+class SQLiteStore(LocalStore):
     """The persistent embedded store: one SQLite file in WAL mode, shared by threads and processes.
 
     ``durability="full"`` (the default) makes every append durable on disk before it returns;

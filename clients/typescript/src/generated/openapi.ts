@@ -125,11 +125,35 @@ export interface paths {
          *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
          *       lost connection).
          *
-         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
+         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/durable/{name}/ack (any server) or POST /streams/{stream_id}/ack (this server): the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). A durable stream's message ids are acknowledgement tokens (`<stream_id>.<n>.<signature>`, `n` the number the message delivered up to), not plain numbers. `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
          */
         get: operations["streamDurable"];
         put?: never;
         post?: never;
+        /**
+         * End a durable stream on any server; returns once its name was released.
+         * @description On the server holding the stream it ends at once (`end`, reason `unsubscribed`). Another server cannot reach it: close the event stream's connection first, and this waits until the holder noticed and released the name (409 `durable_stream_active` if it did not within 10 s). Acknowledged batches are stored by then; an unacknowledged batch stays unhandled.
+         */
+        delete: operations["closeDurableStream"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/streams/durable/{name}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge that a durable stream's batches up to a number were handled, on any server.
+         * @description `stream_token` is the `id` of the newest message the stream delivered; it proves to any server sharing the database (and `--stream-secret`) what this stream delivered. A number above that is 422 `invalid_input` and changes nothing, as is a token not issued for this name; one at or below the stored cursor changes nothing. The server holding the stream takes it at once; another server stores it as the cursor, which the holder follows.
+         */
+        post: operations["ackDurableStream"];
         delete?: never;
         options?: never;
         head?: never;
@@ -146,7 +170,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Acknowledge that a durable stream's batches up to a number were handled.
+         * Acknowledge a durable stream's batches up to a number, on the stream's own server only.
          * @description Only what this stream delivered can be acknowledged: a number above its last batch or progress position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes nothing.
          */
         post: operations["ackStream"];
@@ -167,8 +191,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * End a stream; returns once the server stopped it and released its durable name.
-         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays.
+         * End a stream on its own server; returns once it stopped and released its durable name.
+         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays. The stream id is this server process's: behind a load balancer use DELETE /streams/durable/{name} (durable) or close the connection (live).
          */
         delete: operations["closeStream"];
         options?: never;
@@ -475,11 +499,35 @@ export interface paths {
          *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
          *       lost connection).
          *
-         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
+         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/durable/{name}/ack (any server) or POST /streams/{stream_id}/ack (this server): the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). A durable stream's message ids are acknowledgement tokens (`<stream_id>.<n>.<signature>`, `n` the number the message delivered up to), not plain numbers. `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
          */
         get: operations["namespaceStreamDurable"];
         put?: never;
         post?: never;
+        /**
+         * End a durable stream on any server; returns once its name was released.
+         * @description On the server holding the stream it ends at once (`end`, reason `unsubscribed`). Another server cannot reach it: close the event stream's connection first, and this waits until the holder noticed and released the name (409 `durable_stream_active` if it did not within 10 s). Acknowledged batches are stored by then; an unacknowledged batch stays unhandled.
+         */
+        delete: operations["namespaceCloseDurableStream"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/streams/durable/{name}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge that a durable stream's batches up to a number were handled, on any server.
+         * @description `stream_token` is the `id` of the newest message the stream delivered; it proves to any server sharing the database (and `--stream-secret`) what this stream delivered. A number above that is 422 `invalid_input` and changes nothing, as is a token not issued for this name; one at or below the stored cursor changes nothing. The server holding the stream takes it at once; another server stores it as the cursor, which the holder follows.
+         */
+        post: operations["namespaceAckDurableStream"];
         delete?: never;
         options?: never;
         head?: never;
@@ -496,7 +544,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Acknowledge that a durable stream's batches up to a number were handled.
+         * Acknowledge a durable stream's batches up to a number, on the stream's own server only.
          * @description Only what this stream delivered can be acknowledged: a number above its last batch or progress position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes nothing.
          */
         post: operations["namespaceAckStream"];
@@ -517,8 +565,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * End a stream; returns once the server stopped it and released its durable name.
-         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays.
+         * End a stream on its own server; returns once it stopped and released its durable name.
+         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays. The stream id is this server process's: behind a load balancer use DELETE /streams/durable/{name} (durable) or close the connection (live).
          */
         delete: operations["namespaceCloseStream"];
         options?: never;
@@ -657,10 +705,7 @@ export interface components {
         EventQuery: {
             /** @default null */
             filters: components["schemas"]["EventFilter"][] | null;
-            /**
-             * @description Exclusive lower bound (null or 0: from the start); append_if ignores it.
-             * @default null
-             */
+            /** @default null */
             min_sequence_number: number | null;
             /** @default null */
             limit: number | null;
@@ -669,10 +714,7 @@ export interface components {
              * @default false
              */
             backwards: boolean;
-            /**
-             * @description Inclusive upper bound (null: none): the log as it was at that number, records and current_context_version alike. Refused (422) by append_if and streams.
-             * @default null
-             */
+            /** @default null */
             max_sequence_number: number | null;
         };
         /** @description A committed fact. */
@@ -687,6 +729,7 @@ export interface components {
             event_type: string;
             payload: unknown;
         };
+        /** @description Records and versions from one snapshot. */
         QueryResult: {
             event_records: components["schemas"]["EventRecord"][];
             last_returned_sequence_number: number | null;
@@ -695,15 +738,17 @@ export interface components {
             /** @description The log's head in the snapshot the records come from (null: empty log). */
             head: number | null;
         };
+        /** @description The events of one batch. */
         AppendRequest: {
             events: components["schemas"]["NewEvent"][];
         };
+        /** @description The events of one batch and the condition they are committed under. */
         AppendIfRequest: {
             events: components["schemas"]["NewEvent"][];
             context_query: components["schemas"]["EventQuery"];
-            /** @description null (or 0): no matching event is expected. */
             expected_context_version: number | null;
         };
+        /** @description The committed range. */
         AppendResult: {
             /** @description A global sequence number (JSON integer; exact in JavaScript up to 2^53 - 1). */
             first_sequence_number: number;
@@ -711,10 +756,12 @@ export interface components {
             last_sequence_number: number;
             committed_count: number;
         };
+        /** @description The highest committed sequence number. */
         Head: {
             /** @description null for an empty log. */
             head: number | null;
         };
+        /** @description A stored durable cursor. */
         DurableStreamInfo: {
             name: string;
             query: components["schemas"]["EventQuery"];
@@ -726,27 +773,85 @@ export interface components {
             /** @description Held by a stream somewhere (any process). */
             active: boolean;
         };
+        /** @description Every stored durable cursor, sorted by name. */
         DurableStreamList: {
             durable_streams: components["schemas"]["DurableStreamInfo"][];
         };
+        /** @description The new cursor of a durable stream. */
         ResetRequest: {
             /** @description A position in the log: everything up to and including this number (0: before the first). */
             position: number;
         };
+        /**
+         * @description The last handled sequence number of a durable stream, with the stream's newest acknowledgement token.
+         *
+         *     `stream_token` is the `id` of the newest message the stream delivered (its `ready`, a batch or a progress
+         *     message); it proves to any server that this number was delivered to this stream. Required by
+         *     POST /streams/durable/{name}/ack; POST /streams/{stream_id}/ack (same server only) ignores it.
+         */
         AckRequest: {
             /** @description A position in the log: everything up to and including this number (0: before the first). */
             sequence_number: number;
+            /** @default null */
+            stream_token: string | null;
         };
         /** @description Data of the first SSE message (`event: ready`) of every stream. */
         StreamReady: {
-            /** @description For POST /streams/{id}/ack and DELETE /streams/{id}. */
+            /** @description For POST /streams/{id}/ack and DELETE /streams/{id} on the same server. */
             stream_id: string;
-            /** @enum {string} */
-            kind: "live" | "durable";
+            /** @enum {unknown} */
+            kind: "durable" | "live";
             durable_name: string | null;
             /** @description The stream starts after this number (a durable stream: its stored cursor). */
             position: number;
             heartbeat_seconds: number;
+            /**
+             * @description A durable stream's first acknowledgement token (also the message's `id`); null for a live one.
+             * @default null
+             */
+            stream_token: string | null;
+        };
+        /** @description Data of a `progress` message: the stream read the log up to `position` and owes nothing up to it. */
+        Progress: {
+            /** @description A position in the log: everything up to and including this number (0: before the first). */
+            position: number;
+        };
+        /** @description Data of the `end` message. */
+        StreamEnd: {
+            reason: string;
+        };
+        /** @description Serving. */
+        Health: {
+            /** @enum {unknown} */
+            status: "ok";
+            head: number | null;
+        };
+        /**
+         * @description An error answer (RFC 9457 `application/problem+json`) with FACTSTR's stable `code` as an extension member.
+         *
+         *     Branch on `code`, never on `title`, `detail` or `message`: those are for people and may change.
+         */
+        Problem: {
+            /** @description `urn:factstr:error:<code>`. */
+            type: string;
+            title: string;
+            status: number;
+            detail: string;
+            /**
+             * @description Stable; branch on this, not on the message.
+             * @enum {unknown}
+             */
+            code: "append_outcome_unknown" | "backend_error" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "empty_append" | "forbidden" | "host_not_allowed" | "internal_error" | "invalid_input" | "method_not_allowed" | "namespace_busy" | "namespace_exists" | "namespaces_unsupported" | "not_found" | "origin_not_allowed" | "payload_too_large" | "request_timeout" | "store_closed" | "too_many_namespaces" | "too_many_streams" | "unauthorized" | "unknown_durable_stream" | "unknown_namespace" | "unsupported_media_type";
+            /** @description The same text as `detail` (clients before RFC 9457 read it). */
+            message: string;
+            /** @description Only with conditional_append_conflict. */
+            expected?: number | null;
+            /** @description Only with conditional_append_conflict. */
+            actual?: number | null;
+            /** @description Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, oldest first, at most 100, read in the transaction that found the conflict. */
+            facts?: components["schemas"]["EventRecord"][];
+            /** @description Only with conditional_append_conflict: more facts than the 100 in `facts`. */
+            truncated?: boolean;
         };
         /** @description A committed fact with the first sequence number of the batch it was committed in. */
         LogRecord: {
@@ -790,28 +895,6 @@ export interface components {
                     batches: number;
                 }[];
             };
-        };
-        Health: {
-            /** @enum {string} */
-            status: "ok";
-            head: number | null;
-        };
-        Error: {
-            /**
-             * @description Stable; branch on this, not on the message.
-             * @enum {string}
-             */
-            code: "invalid_input" | "empty_append" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "unknown_durable_stream" | "unauthorized" | "host_not_allowed" | "origin_not_allowed" | "unsupported_media_type" | "request_timeout" | "payload_too_large" | "too_many_streams" | "not_found" | "method_not_allowed" | "backend_error" | "append_outcome_unknown" | "store_closed" | "internal_error" | "forbidden" | "unknown_namespace" | "namespace_exists" | "namespace_busy" | "too_many_namespaces" | "namespaces_unsupported";
-            /** @description Human-readable; may change between versions. */
-            message: string;
-            /** @description Only with conditional_append_conflict. */
-            expected?: number | null;
-            /** @description Only with conditional_append_conflict. */
-            actual?: number | null;
-            /** @description Only with conditional_append_conflict: the context's facts after `expected` up to `actual`, oldest first, at most 100, read in the transaction that found the conflict. */
-            facts?: components["schemas"]["EventRecord"][];
-            /** @description Only with conditional_append_conflict: more facts than the 100 in `facts`. */
-            truncated?: boolean;
         };
         CreateNamespaceRequest: {
             /** @description 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit; absent: the server makes one up (`ns-` and 16 hex digits). */
@@ -876,7 +959,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -885,7 +968,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -894,7 +977,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -903,7 +986,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -912,7 +995,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -921,7 +1004,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -930,7 +1013,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -967,7 +1050,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -976,7 +1059,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -985,7 +1068,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
@@ -994,7 +1077,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -1003,7 +1086,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -1012,7 +1095,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1021,7 +1104,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1030,7 +1113,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1064,7 +1147,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1073,7 +1156,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1082,7 +1165,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -1091,7 +1174,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -1100,7 +1183,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1109,7 +1192,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1118,7 +1201,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1147,7 +1230,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1156,7 +1239,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1165,7 +1248,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1201,7 +1284,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1210,7 +1293,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1219,7 +1302,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1228,7 +1311,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
@@ -1237,7 +1320,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1246,7 +1329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1285,7 +1368,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1294,7 +1377,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1303,7 +1386,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -1312,7 +1395,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1321,7 +1404,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
@@ -1330,7 +1413,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1339,7 +1422,156 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    closeDurableStream: {
+        parameters: {
+            query: {
+                /** @description The `id` of a message of the stream (its `ready` at least). */
+                stream_token: string;
+            };
+            header?: never;
+            path: {
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `durable_stream_active` or `durable_stream_mismatch`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ackDurableStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The last handled sequence number and the newest token. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AckRequest"];
+            };
+        };
+        responses: {
+            /** @description Acknowledged. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1373,7 +1605,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1382,7 +1614,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1391,7 +1623,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1400,7 +1632,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -1409,7 +1641,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1418,7 +1650,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1447,7 +1679,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1456,7 +1688,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1465,7 +1697,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1494,7 +1726,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1503,7 +1735,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1512,7 +1744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1544,7 +1776,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1553,7 +1785,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1562,7 +1794,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1571,7 +1803,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1580,7 +1812,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1610,7 +1842,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1619,7 +1851,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -1628,7 +1860,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1637,7 +1869,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1646,7 +1878,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1681,7 +1913,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -1690,7 +1922,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1699,7 +1931,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_durable_stream` or `not_found`. */
@@ -1708,7 +1940,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -1717,7 +1949,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -1726,7 +1958,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1735,7 +1967,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1744,7 +1976,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1773,7 +2005,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1782,7 +2014,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1791,7 +2023,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1826,7 +2058,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1835,7 +2067,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -1844,7 +2076,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -1853,7 +2085,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1882,7 +2114,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1911,7 +2143,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `host_not_allowed` (the Host header names no address of this server) or `origin_not_allowed` (a browser page of another origin). */
@@ -1920,7 +2152,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1969,7 +2201,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: only the admin token administers namespaces; or the browser rules. */
@@ -1978,7 +2210,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2011,7 +2243,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: only the admin token administers namespaces; or the browser rules. */
@@ -2020,7 +2252,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `namespace_exists`, or `namespaces_unsupported` (a server over another server). */
@@ -2029,7 +2261,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the name breaks the name rule, or a bad idle timeout. */
@@ -2038,7 +2270,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_namespaces`: the server's limit (`--max-namespaces`) is reached. */
@@ -2047,7 +2279,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2079,7 +2311,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: only the admin token administers namespaces; or the browser rules. */
@@ -2088,7 +2320,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`. */
@@ -2097,7 +2329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `namespace_busy`: it has open streams (use force=true); the default namespace. */
@@ -2106,7 +2338,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the name breaks the name rule. */
@@ -2115,7 +2347,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2155,7 +2387,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2164,7 +2396,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2173,7 +2405,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2182,7 +2414,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -2191,7 +2423,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -2200,7 +2432,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2209,7 +2441,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2218,7 +2450,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2258,7 +2490,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2267,7 +2499,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2276,7 +2508,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2285,7 +2517,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
@@ -2294,7 +2526,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -2303,7 +2535,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -2312,7 +2544,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2321,7 +2553,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2330,7 +2562,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2367,7 +2599,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2376,7 +2608,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2385,7 +2617,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2394,7 +2626,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `payload_too_large`: the request body is above the server's limit. */
@@ -2403,7 +2635,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -2412,7 +2644,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2421,7 +2653,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2430,7 +2662,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2462,7 +2694,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2471,7 +2703,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2480,7 +2712,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the namespace breaks the name rule. */
@@ -2489,7 +2721,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2498,7 +2730,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2537,7 +2769,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2546,7 +2778,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2555,7 +2787,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2564,7 +2796,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2573,7 +2805,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
@@ -2582,7 +2814,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2591,7 +2823,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2632,7 +2864,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2641,7 +2873,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2650,7 +2882,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2659,7 +2891,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -2668,7 +2900,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2677,7 +2909,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `too_many_streams`: this client already has the maximum number of open streams. */
@@ -2686,7 +2918,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2695,7 +2927,178 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    namespaceCloseDurableStream: {
+        parameters: {
+            query: {
+                /** @description The `id` of a message of the stream (its `ready` at least). */
+                stream_token: string;
+            };
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `durable_stream_active` or `durable_stream_mismatch`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    namespaceAckDurableStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The last handled sequence number and the newest token. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AckRequest"];
+            };
+        };
+        responses: {
+            /** @description Acknowledged. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2731,7 +3134,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2740,7 +3143,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2749,7 +3152,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2758,7 +3161,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -2767,7 +3170,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2776,7 +3179,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2807,7 +3210,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2816,7 +3219,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2825,7 +3228,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the namespace breaks the name rule. */
@@ -2834,7 +3237,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2866,7 +3269,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2875,7 +3278,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2884,7 +3287,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the namespace breaks the name rule. */
@@ -2893,7 +3296,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -2902,7 +3305,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -2939,7 +3342,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unauthorized`: the bearer token is missing or wrong. */
@@ -2948,7 +3351,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -2957,7 +3360,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -2966,7 +3369,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -2975,7 +3378,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
@@ -2984,7 +3387,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -2993,7 +3396,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -3002,7 +3405,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3036,7 +3439,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -3045,7 +3448,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -3054,7 +3457,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -3063,7 +3466,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -3072,7 +3475,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3104,7 +3507,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -3113,7 +3516,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -3122,7 +3525,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `durable_stream_active` or `durable_stream_mismatch`. */
@@ -3131,7 +3534,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -3140,7 +3543,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -3149,7 +3552,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3181,7 +3584,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -3190,7 +3593,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -3199,7 +3602,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the namespace breaks the name rule. */
@@ -3208,7 +3611,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -3217,7 +3620,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3255,7 +3658,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -3264,7 +3667,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -3273,7 +3676,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
@@ -3282,7 +3685,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
@@ -3291,7 +3694,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -3323,7 +3726,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
@@ -3332,7 +3735,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
@@ -3341,7 +3744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `invalid_input`: the namespace breaks the name rule. */
@@ -3350,7 +3753,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description `backend_error`. */
@@ -3359,7 +3762,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
