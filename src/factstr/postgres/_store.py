@@ -404,8 +404,9 @@ class PostgresStore(EventStore):
         self._pool.close()
 
 
-def _group_parameters(group: list[_Batch]) -> list[str | None]:
-    """The parameters of APPEND_BATCHES for a group of batches (array literals, see :mod:`._sql`)."""
+def _group_parameters(group: list[_Batch]) -> list[str | bytes | None]:
+    """The parameters of APPEND_BATCHES for a group of batches: array literals (see :mod:`._sql`), and the long
+    integer arrays (a type key per event, a term and its event's position per posting) in binary format."""
     sizes: list[int] = []
     posting_counts: list[int] = []
     specs: list[str | None] = []
@@ -446,10 +447,10 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         _sql.int_array(expected),
         _sql.int_array(seen_heads),
         _sql.text_array(event_types),
-        _sql.int_array(type_keys),
+        _prepared.binary_bigint_array(type_keys),
         _sql.text_array(payloads),
-        _sql.int_array(posting_events),
-        _sql.int_array(posting_terms),
+        _prepared.binary_int_array(posting_events),
+        _prepared.binary_bigint_array(posting_terms),
         _sql.timestamp_array([batch.occurred_at for batch in group]),
         _sql.text_array(keys) if any(keys) else None,
         _sql.text_array(digests) if any(keys) else None,
