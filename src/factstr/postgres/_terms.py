@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 import msgspec
 
@@ -61,6 +62,23 @@ def term_hash(path: tuple[str | int, ...], scalar: str) -> int:
 _term_hasher = _blake2b(digest_size=8, person=_TERM_PERSON)
 
 
+def _top_level_term(key: str, scalar: str) -> int:
+    """``term_hash((key,), scalar)``, from a state that has hashed the key's part of the encoding already."""
+    hasher = _key_hashers.get(key)
+    if hasher is None:
+        if len(_key_hashers) >= _CACHE_LIMIT:
+            _key_hashers.clear()
+        # The encoding of [key, scalar] is that of [key, followed by the scalar's and "]".
+        hasher = _key_hashers[key] = _term_hasher.copy()
+        hasher.update(_encode([key])[:-1] + b",")
+    hasher = hasher.copy()
+    hasher.update(_encode(scalar) + b"]")
+    return _from_bytes(hasher.digest(), "big", signed=True)
+
+
+_key_hashers: dict[str, Any] = {}
+
+
 @lru_cache(maxsize=4096)
 def type_key(event_type: str) -> int:
     """The signed 64-bit hash of an event type, as the ``type_key`` column of the postings holds it."""
@@ -83,7 +101,7 @@ def payload_terms(payload: JSON) -> list[int]:
             if found is None:
                 if len(strings) >= _CACHE_LIMIT:
                     strings.clear()
-                found = strings[(key, value)] = term_hash((key,), "s" + value)
+                found = strings[(key, value)] = _top_level_term(key, "s" + value)
             terms.add(found)
             continue
         if kind is dict or kind is list:
@@ -94,7 +112,7 @@ def payload_terms(payload: JSON) -> list[int]:
         if found is None:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
-            found = cache[(key, text)] = term_hash((key,), text)
+            found = cache[(key, text)] = _top_level_term(key, text)
         terms.add(found)
     return list(terms)
 
