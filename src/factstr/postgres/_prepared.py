@@ -95,10 +95,13 @@ def int_array_of(value: bytes | None) -> list[int | None]:
 
 # --- binary parameters ------------------------------------------------------------------------------------
 
-# A long integer array (the postings of a large append: six terms an event) costs less in binary format on both
-# sides: one struct.pack here instead of a decimal text per element, and no parsing of that text by the server.
+# The long arrays of an append (its payloads, the postings: six terms an event) cost less in binary format on
+# both sides: here no decimal text per integer and no escaping of every quote of every payload; at the server no
+# parsing of an array literal.
 _INT8_OID = 20
 _INT4_OID = 23
+_TEXT_OID = 25
+_JSONB_OID = 3802
 
 
 def binary_bigint_array(values: Sequence[int]) -> bytes:
@@ -109,6 +112,28 @@ def binary_bigint_array(values: Sequence[int]) -> bytes:
 def binary_int_array(values: Sequence[int]) -> bytes:
     """A one-dimensional ``integer[]`` without NULLs in binary format (every value fits in 32 bits, signed)."""
     return _binary_array(values, _INT4_OID, 4, "i")
+
+
+def binary_jsonb_array(texts: Sequence[str]) -> bytes:
+    """A one-dimensional ``jsonb[]`` without NULLs in binary format, from each element's JSON text: the server
+    parses each document as from text, but no array literal, and nothing here escapes its quotes."""
+    return _binary_varlena_array([b"\x01" + text.encode() for text in texts], _JSONB_OID)  # 1: jsonb's format
+
+
+def binary_text_array(texts: Sequence[str]) -> bytes:
+    """A one-dimensional ``text[]`` without NULLs in binary format."""
+    return _binary_varlena_array([text.encode() for text in texts], _TEXT_OID)
+
+
+def _binary_varlena_array(cells: list[bytes], oid: int) -> bytes:
+    count = len(cells)
+    if count == 0:
+        return struct.pack(">iiI", 0, 0, oid)
+    parts = [struct.pack(">iiIii", 1, 0, oid, count, 1)]
+    for cell in cells:
+        parts.append(len(cell).to_bytes(4, "big"))
+        parts.append(cell)
+    return b"".join(parts)
 
 
 def _binary_array(values: Sequence[int], oid: int, width: int, code: str) -> bytes:
