@@ -1,10 +1,11 @@
-"""The store's hot statements, run lean: prepared once per connection, text parameters in, raw text out.
+"""The store's hot statements, run lean: prepared once per connection, text or binary parameters in, raw cells out.
 
 psycopg's cursors adapt every parameter and every result cell through Python-level machinery; measured on a
 single-event append, that cost more CPU than the server spent on the whole append. The statements on the hot
-paths (append, query, stream reads, head) take only text parameters and return a few columns that the store
-decodes itself, so they go through the connection's libpq object: prepared on first use on each connection, then
-executed with psycopg's own (C) send and wait loop, which still turns a Ctrl-C into a cancel request.
+paths (append, query, stream reads, head) take text parameters, and an append's long arrays in binary format
+(built here, below), and return a few columns that the store decodes itself, so they go through the
+connection's libpq object: prepared on first use on each connection, then executed with psycopg's own (C) send
+and wait loop, which still turns a Ctrl-C into a cancel request.
 """
 
 from __future__ import annotations
