@@ -73,3 +73,19 @@ def test_specs_are_remembered_by_the_filters_json_and_never_mixed_up() -> None:
         check_filters([EventFilter(event_types=["a"], payload_predicates=[{"n": 1}])])
     )
     assert len({spec({"n": 1}), spec({"n": True}), spec({"n": "1"}), spec({"n": None})}) == 4
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.dictionaries(
+        st.text(max_size=12),
+        st.one_of(st.text(max_size=20), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none()),
+        max_size=6,
+    )
+)
+def test_top_level_scalars_hash_as_their_paths_do_whatever_the_key(payload: dict[str, JSON]) -> None:
+    # Top-level scalars take a shortcut (a state that has hashed the key already, caches by key and value); any
+    # key text, escaped or not, and a second lookup from the caches give the term of the general definition.
+    expected = {term_hash(path, text) for path, text in leaves(payload)}
+    assert set(payload_terms(payload)) == expected
+    assert set(payload_terms(payload)) == expected

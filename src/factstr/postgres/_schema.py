@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from .._errors import SchemaVersionError
-from . import _functions, _functions_v2
+from . import _functions
 from ._terms import payload_terms, type_key
 
 SCHEMA_VERSION = 3
@@ -255,9 +255,11 @@ def _fill_postings(conn: psycopg.Connection[tuple[object, ...]], names: dict[str
 
 _FILL_CHUNK = 10_000
 
-# Version 2: the posting index replaces the GIN index, and the functions read and write it. The functions of
-# version 1 are dropped, not replaced in place: a process still running version 1 gets an error from its next
-# append instead of appending events without postings.
+# Version 2: the posting index replaces the GIN index. The functions of version 1 are dropped, not replaced in
+# place: a process still running version 1 gets an error from its next append instead of appending events without
+# postings. Version 2 also had its own functions; this step no longer creates them, because a migration always runs
+# to the latest version in one transaction and version 3 would drop them at once. (A database that an older FACTSTR
+# left at version 2 has them; version 3 drops them there.)
 _V2: tuple[Step, ...] = (
     "DROP FUNCTION {schema}.append_batches(integer[], jsonb, text[], jsonb[], timestamptz[])",
     "DROP FUNCTION {schema}.context_version(jsonb)",
@@ -276,20 +278,18 @@ _V2: tuple[Step, ...] = (
     # distinct by construction (an event's terms are distinct, numbers are unique), and a unique index would
     # check that on every insertion (measured: 28 ms instead of 18 ms for the 6,000 postings of 1,000 events).
     "CREATE INDEX postings_term ON {schema}.postings (term, type_key, seq)",
-    _functions_v2.TERM_TYPE_KEYS,
-    _functions_v2.CONTEXT_VERSION,
-    _functions_v2.MATCHING_EVENTS,
-    _functions_v2.APPEND_BATCHES,
 )
 
 # Version 3: every walk takes an upper bound (queries "as of" a number), a conflict returns the context's facts
-# after the expected version, and appends may carry idempotency keys. The functions of version 2 are dropped,
-# not replaced in place, for the reason given at version 2.
+# after the expected version, and appends may carry idempotency keys. The functions of version 2, where a database
+# written by version 2 has them, are dropped, not replaced in place, for the reason given at version 2; a database
+# migrated from version 1 in the same transaction never had them.
 _V3: tuple[Step, ...] = (
-    "DROP FUNCTION {schema}.append_batches("
+    "DROP FUNCTION IF EXISTS {schema}.append_batches("
     "integer[], integer[], jsonb[], bigint[], bigint[], text[], bigint[], jsonb[], integer[], bigint[], timestamptz[])",
-    "DROP FUNCTION {schema}.matching_events(jsonb, bigint, bigint, boolean)",
-    "DROP FUNCTION {schema}.context_version(jsonb, bigint)",
+    "DROP FUNCTION IF EXISTS {schema}.matching_events(jsonb, bigint, bigint, boolean)",
+    "DROP FUNCTION IF EXISTS {schema}.context_version(jsonb, bigint)",
+    "DROP FUNCTION IF EXISTS {schema}.term_type_keys(bigint[])",
     # Idempotency keys (C9.4): one row per batch appended with a key, written in the batch's transaction under the
     # head lock; the digest of its events and its range of numbers. Kept forever.
     """
@@ -300,6 +300,7 @@ _V3: tuple[Step, ...] = (
         last_seq bigint NOT NULL
     )
     """,
+    _functions.TERM_TYPE_KEYS,
     _functions.CONTEXT_VERSION,
     _functions.MATCHING_EVENTS,
     _functions.CONFLICT_FACTS,

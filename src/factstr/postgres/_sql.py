@@ -4,7 +4,8 @@ Statement templates name tables as ``{events}``, ``{head}``, ... ; the store fil
 identifiers (``psycopg.sql.Identifier``). Every value travels as a parameter, and every statement's text is fixed,
 so that each is prepared once per connection: matching happens in the server-side functions of :mod:`._functions`,
 which take a query as one JSON parameter (:func:`._terms.context_spec`). The hot statements (appends, queries,
-stream reads, the head) have ``$n`` placeholders and text parameters (:mod:`._prepared`); the others ``%s``.
+stream reads, the head) have ``$n`` placeholders and text parameters, or binary ones for an append's arrays with an
+element per event or posting (:mod:`._prepared`); the others ``%s``.
 """
 
 from __future__ import annotations

@@ -187,10 +187,10 @@ class PostgresStore(LocalStore):
         Raises GroupRefused when the server refused the call for what it carried (nothing was committed), so
         that the committer can find the batch at fault by committing each alone.
         """
-        params = _group_parameters(group)
         try:
             with self._pool.connection() as conn:
                 try:
+                    params = _group_parameters(group)
                     result = _prepared.run(conn, self._statements.append_batches, params)
                     encoding = conn.info.encoding
                 except psycopg.Error as exc:
@@ -198,7 +198,7 @@ class PostgresStore(LocalStore):
                         raise GroupRefused(self._append_error(conn, exc)) from exc
                     return [self._append_error(conn, exc) for _ in group]
                 except (UnicodeError, OverflowError) as exc:
-                    # The driver could not send a value (nothing was sent): validation lets none through, so
+                    # A value could not be encoded for the server (nothing was sent): validation lets none through, so
                     # this is a defect, but the batch's own.
                     error = InvalidInput(
                         f"PostgreSQL cannot store a value of this append ({exc}); nothing was committed"
@@ -404,8 +404,9 @@ class PostgresStore(LocalStore):
         self._pool.close()
 
 
-def _group_parameters(group: list[_Batch]) -> list[str | None]:
-    """The parameters of APPEND_BATCHES for a group of batches (array literals, see :mod:`._sql`)."""
+def _group_parameters(group: list[_Batch]) -> list[str | bytes | None]:
+    """The parameters of APPEND_BATCHES for a group of batches: array literals (see :mod:`._sql`), and the arrays
+    with an element per event or per posting in binary format (see :mod:`._prepared`)."""
     sizes: list[int] = []
     posting_counts: list[int] = []
     specs: list[str | None] = []
@@ -445,11 +446,11 @@ def _group_parameters(group: list[_Batch]) -> list[str | None]:
         _sql.text_array(specs) if conditional else None,
         _sql.int_array(expected),
         _sql.int_array(seen_heads),
-        _sql.text_array(event_types),
-        _sql.int_array(type_keys),
-        _sql.text_array(payloads),
-        _sql.int_array(posting_events),
-        _sql.int_array(posting_terms),
+        _prepared.binary_text_array(event_types),
+        _prepared.binary_bigint_array(type_keys),
+        _prepared.binary_jsonb_array(payloads),
+        _prepared.binary_int_array(posting_events),
+        _prepared.binary_bigint_array(posting_terms),
         _sql.timestamp_array([batch.occurred_at for batch in group]),
         _sql.text_array(keys) if any(keys) else None,
         _sql.text_array(digests) if any(keys) else None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 import msgspec
 
@@ -35,6 +36,7 @@ _TYPE_PERSON = b"factstr-pg-type"
 # so most of their terms are found here. Cleared when full, so its size stays bounded.
 _CACHE_LIMIT = 65_536
 _top_level_terms: dict[tuple[str, str], int] = {}
+_top_level_string_terms: dict[tuple[str, str], int] = {}  # by (key, the string itself)
 
 
 def scalar_text(value: JSON) -> str:
@@ -52,8 +54,29 @@ def scalar_text(value: JSON) -> str:
 
 def term_hash(path: tuple[str | int, ...], scalar: str) -> int:
     """The signed 64-bit hash of one term (the path of a leaf and the text of its scalar)."""
-    digest = _blake2b(_encode([*path, scalar]), digest_size=8, person=_TERM_PERSON).digest()
-    return _from_bytes(digest, "big", signed=True)
+    hasher = _term_hasher.copy()  # a copy of a keyed, personalised state costs less than building one
+    hasher.update(_encode([*path, scalar]))
+    return _from_bytes(hasher.digest(), "big", signed=True)
+
+
+_term_hasher = _blake2b(digest_size=8, person=_TERM_PERSON)
+
+
+def _top_level_term(key: str, scalar: str) -> int:
+    """``term_hash((key,), scalar)``, from a state that has hashed the key's part of the encoding already."""
+    hasher = _key_hashers.get(key)
+    if hasher is None:
+        if len(_key_hashers) >= _CACHE_LIMIT:
+            _key_hashers.clear()
+        # The encoding of [key, scalar] is that of [key, followed by the scalar's and "]".
+        hasher = _key_hashers[key] = _term_hasher.copy()
+        hasher.update(_encode([key])[:-1] + b",")
+    hasher = hasher.copy()
+    hasher.update(_encode(scalar) + b"]")
+    return _from_bytes(hasher.digest(), "big", signed=True)
+
+
+_key_hashers: dict[str, Any] = {}
 
 
 @lru_cache(maxsize=4096)
@@ -69,8 +92,18 @@ def payload_terms(payload: JSON) -> list[int]:
         return list({term_hash(path, text) for path, text in leaves(payload)})
     terms: set[int] = set()
     cache = _top_level_terms
+    strings = _top_level_string_terms
     for key, value in payload.items():
         kind = type(value)
+        if kind is str:
+            # The commonest leaf, looked up by its value itself (a string equals no other kind of value).
+            found = strings.get((key, value))
+            if found is None:
+                if len(strings) >= _CACHE_LIMIT:
+                    strings.clear()
+                found = strings[(key, value)] = _top_level_term(key, "s" + value)
+            terms.add(found)
+            continue
         if kind is dict or kind is list:
             terms.update(term_hash(path, text) for path, text in leaves(value, (key,)))
             continue
@@ -79,7 +112,7 @@ def payload_terms(payload: JSON) -> list[int]:
         if found is None:
             if len(cache) >= _CACHE_LIMIT:
                 cache.clear()
-            found = cache[(key, text)] = term_hash((key,), text)
+            found = cache[(key, text)] = _top_level_term(key, text)
         terms.add(found)
     return list(terms)
 
