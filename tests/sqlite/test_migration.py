@@ -178,7 +178,7 @@ def test_a_version_1_file_is_migrated_to_the_full_text_term_index_and_answers_th
     connection = sqlite3.connect(database)
     try:
         version = connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone()[0]
-        assert int(version) == _schema.latest_version() == 3
+        assert int(version) == _schema.latest_version() == 4
         sql = connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'event_terms'").fetchone()[0]
         assert "fts5" in sql
         connection.execute("CREATE VIRTUAL TABLE temp.postings USING fts5vocab(main, event_terms, instance)")
@@ -232,6 +232,6 @@ def test_a_version_2_file_gains_the_idempotency_keys_on_open(database: str, monk
         assert [r.payload for r in store.query(EventQuery()).event_records] == [{"order": n} for n in (1, 2, 3)]
     connection = sqlite3.connect(database)
     try:
-        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == (str(_schema.latest_version()),)
     finally:
         connection.close()
