@@ -20,6 +20,7 @@ from ._errors import (
     StoreClosed,
     StreamEnded,
     UnknownDurableStream,
+    UnknownNamespace,
 )
 from ._memory import MemoryStore
 from ._model import (
@@ -67,6 +68,7 @@ __all__ = [
     "StoreClosed",
     "StreamEnded",
     "UnknownDurableStream",
+    "UnknownNamespace",
     "__version__",
     "connect",
 ]

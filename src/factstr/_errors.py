@@ -8,7 +8,8 @@ Every error a store raises derives from :class:`EventStoreError`::
     ├── InvalidInput                   a programmer error: bad arguments, nothing was committed
     │   ├── EmptyAppend                append() / append_if() with no events
     │   ├── DurableStreamMismatch      a durable name registered again with another query
-    │   └── UnknownDurableStream       admin call on a durable name that has no stored cursor
+    │   ├── UnknownDurableStream       admin call on a durable name that has no stored cursor
+    │   └── UnknownNamespace           a server namespace that does not exist (HTTP client)
     ├── StoreClosed                    a programmer error: the store was closed
     ├── SchemaVersionError             the database was written by a newer FACTSTR
     ├── StreamEnded                    a remote stream the server refused to go on with (HTTP client)
@@ -96,6 +97,12 @@ class DurableStreamMismatch(InvalidInput):
 
 class UnknownDurableStream(InvalidInput):
     """Raised by cursor admin calls that need a stored cursor when the name has none."""
+
+    __module__ = "factstr"
+
+
+class UnknownNamespace(InvalidInput):
+    """Raised by a client of a server namespace that does not exist (or was dropped)."""
 
     __module__ = "factstr"
 

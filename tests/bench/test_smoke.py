@@ -179,3 +179,16 @@ def test_idle_follower_benchmark_runs() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "received the next append (received 2)" in completed.stdout
+
+
+def test_namespace_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.namespaces", "--stores", "memory,sqlite", "--rounds", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    rows = [line.split()[0] for line in completed.stdout.splitlines()[2:]]
+    assert rows == ["memory", "sqlite"], completed.stdout

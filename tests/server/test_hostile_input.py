@@ -168,7 +168,7 @@ def test_a_client_leaving_mid_body_is_no_error_and_no_500(served: Served, caplog
         while 'status="none"} 5' not in (text := served.http.get("/metrics").text):
             assert time.monotonic() < deadline, text
             time.sleep(0.05)
-    assert 'factstr_http_requests_total{route="/append",method="POST",status="none"} 5' in text
+    assert 'factstr_http_requests_total{namespace="default",route="/append",method="POST",status="none"} 5' in text
     assert "5xx" not in text
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert served.store.head() is None

@@ -28,12 +28,12 @@ def test_metrics_count_appends_conflicts_events_and_requests(served: Served) -> 
         json={"events": [{"event_type": "c", "payload": 1}], "context_query": {}, "expected_context_version": None},
     )
     text = served.http.get("/metrics").text
-    assert "factstr_appends_total 1\n" in text
-    assert "factstr_events_appended_total 2\n" in text
-    assert "factstr_append_conflicts_total 1\n" in text
-    assert 'factstr_http_requests_total{route="/append",method="POST",status="2xx"} 1' in text
-    assert 'factstr_http_request_duration_seconds_count{route="/append"} 1' in text
-    assert "factstr_head 2\n" in text
+    assert 'factstr_appends_total{namespace="default"} 1\n' in text
+    assert 'factstr_events_appended_total{namespace="default"} 2\n' in text
+    assert 'factstr_append_conflicts_total{namespace="default"} 1\n' in text
+    assert 'factstr_http_requests_total{namespace="default",route="/append",method="POST",status="2xx"} 1' in text
+    assert 'factstr_http_request_duration_seconds_count{namespace="default",route="/append"} 1' in text
+    assert 'factstr_head{namespace="default"} 2\n' in text
 
 
 def test_metrics_report_lag_per_durable_name(served: Served) -> None:
@@ -42,8 +42,8 @@ def test_metrics_report_lag_per_durable_name(served: Served) -> None:
         pass
     append(served, "b")
     text = served.http.get("/metrics").text
-    assert 'factstr_durable_stream_lag{name="odd \\"name\\""} 1' in text
-    assert 'factstr_durable_stream_active{name="odd \\"name\\""} 0' in text
+    assert 'factstr_durable_stream_lag{namespace="default",name="odd \\"name\\""} 1' in text
+    assert 'factstr_durable_stream_active{namespace="default",name="odd \\"name\\""} 0' in text
 
 
 def test_access_log_lines_are_json_with_request_fields(served: Served, caplog: pytest.LogCaptureFixture) -> None:
@@ -150,5 +150,5 @@ def test_made_up_methods_over_a_real_connection_count_as_other(served: Served) -
             )
             assert connection.recv(1024).startswith(b"HTTP/1.1 404")
     text = served.http.get("/metrics").text
-    assert 'factstr_http_requests_total{route="unmatched",method="other",status="4xx"} 50' in text
+    assert 'factstr_http_requests_total{namespace="default",route="unmatched",method="other",status="4xx"} 50' in text
     assert "X1Y" not in text and "/nowhere" not in text

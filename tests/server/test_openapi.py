@@ -8,6 +8,8 @@ from pathlib import Path
 from starlette.routing import Route
 
 from factstr.server import openapi_document
+from factstr.server._namespace_routes import NAMESPACE_ROUTES
+from factstr.server._openapi_namespaces import NAMESPACED_PATHS
 from factstr.server._routes import ROUTES
 from factstr.server._stats import STATS_ROUTES
 
@@ -34,8 +36,10 @@ def test_document_is_openapi_3_1_with_an_error_schema() -> None:
 def test_every_route_is_documented_and_every_documented_path_exists() -> None:
     documented = {(path, method.upper()) for path, item in openapi_document()["paths"].items() for method in item}
     served = set()
-    for route in ROUTES + STATS_ROUTES:
+    for route in ROUTES + STATS_ROUTES + NAMESPACE_ROUTES:
         assert isinstance(route, Route)
         path = route.path.replace(":durable_name}", "}")
         served |= {(path, method) for method in route.methods or () if method != "HEAD"}
+    # Every route of a namespace's log exists again under /ns/{namespace}.
+    served |= {("/ns/{namespace}" + path, method) for path, method in served if path in NAMESPACED_PATHS}
     assert documented == served

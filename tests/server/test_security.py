@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.types import Scope
 
-from factstr.server._security import BrowserRules, check_listen_address, is_loopback, token_matches
+from factstr.server._security import Access, BrowserRules, check_listen_address, is_loopback
 
 from .conftest import SSE, Served, serve
 
@@ -40,12 +40,28 @@ def test_health_and_the_api_description_need_no_token() -> None:
 
 
 def test_token_comparison() -> None:
-    assert token_matches("Bearer abc", "abc")
-    assert token_matches("bearer abc", "abc")
-    assert not token_matches("Bearer abcd", "abc")
-    assert not token_matches("Basic abc", "abc")
-    assert not token_matches(None, "abc")
-    assert not token_matches("Bearer é", "abc")
+    access = Access(token="abc")
+    assert access.principal("Bearer abc") is not None
+    assert access.principal("bearer abc") is not None
+    assert access.principal("Bearer abcd") is None
+    assert access.principal("Basic abc") is None
+    assert access.principal(None) is None
+    assert access.principal("Bearer é") is None
+    assert access.principal("Bearer ") is None
+
+
+def test_tokens_reach_what_they_are_for() -> None:
+    access = Access(token="t", admin_token="a", namespace_tokens={"acme": "n", "globex": "n2"})
+    admin, default, acme = access.principal("Bearer a"), access.principal("Bearer t"), access.principal("Bearer n")
+    assert admin is not None and admin.admin and admin.reaches("acme") and admin.reaches("default")
+    assert default is not None and not default.admin and default.reaches("default") and not default.reaches("acme")
+    assert acme is not None and not acme.admin and acme.reaches("acme")
+    assert not acme.reaches("globex") and not acme.reaches("default")
+    # Without an admin token, the server's one token administers (as before namespaces).
+    only = Access(token="t").principal("Bearer t")
+    assert only is not None and only.admin
+    # Without any token everything is open.
+    assert Access().principal(None) == Access().principal("Bearer whatever")
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])

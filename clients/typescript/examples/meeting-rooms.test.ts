@@ -1,8 +1,10 @@
 // The meeting-room example's tests, written as an application's tests are: `node --test dist/examples/`.
 //
-// One local server (startServer) serves this file; every test works on rooms of its own, so the tests do not
-// see each other's facts. The server's `factstr` comes from $FACTSTR_BIN, else this repository's .venv (when
-// there is one), else the PATH.
+// One local server (startServer) serves this file, and every test gets an empty store of its own from it: an
+// ephemeral namespace (`server.freshStore()`, a few milliseconds), dropped when the test ends. So each test
+// starts from an empty log, as with a new in-memory store, and the tests may use the very same rooms and names
+// without seeing each other's facts. The server's `factstr` comes from $FACTSTR_BIN, else this repository's
+// .venv (when there is one), else the PATH.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -17,81 +19,81 @@ const repositoryFactstr = fileURLToPath(new URL("../../../../.venv/bin/factstr",
 const executable = process.env["FACTSTR_BIN"] ?? (existsSync(repositoryFactstr) ? repositoryFactstr : undefined);
 
 let server: LocalServer;
-let client: FactstrClient;
 
 before(async () => {
   server = await startServer({ ...(executable === undefined ? {} : { executable }), timeoutMs: 10_000 });
-  client = server.client;
 });
 after(async () => {
   await server.stop();
 });
 
-let rooms = 0;
-/** A slot in a room no other test uses. */
-function freshSlot(start = "2026-12-01T09:00"): Slot {
-  rooms += 1;
-  return { room: `room-${rooms}-${Math.random().toString(36).slice(2, 8)}`, start };
+/** A test with an empty store of its own, dropped afterwards (with any stream the test left open). */
+function storeTest(name: string, body: (client: FactstrClient) => Promise<void>): void {
+  test(name, async () => {
+    const client = await server.freshStore();
+    try {
+      assert.equal(await client.head(), null, "a fresh store is empty");
+      await body(client);
+    } finally {
+      await client.dropNamespace(client.namespace, { force: true });
+    }
+  });
 }
 
-async function factsAbout(slot: Slot): Promise<string[]> {
+// Every test may use the same slots: each has a log of its own.
+const ada: Slot = { room: "Ada", start: "2026-12-01T09:00" };
+
+async function factsAbout(client: FactstrClient, slot: Slot): Promise<string[]> {
   const { event_records } = await client.query<{ person: string }>(slotContext(slot));
   return event_records.map((record) => `${record.event_type} ${record.payload.person}`);
 }
 
 describe("reserving and cancelling", () => {
-  test("a free slot can be reserved", async () => {
-    const slot = freshSlot();
-    assert.equal(await reserve(client, slot, "ada"), true);
-    assert.deepEqual(await factsAbout(slot), [`${RESERVED} ada`]);
+  storeTest("a free slot can be reserved", async (client) => {
+    assert.equal(await reserve(client, ada, "ada"), true);
+    assert.deepEqual(await factsAbout(client, ada), [`${RESERVED} ada`]);
+    assert.equal(await client.head(), 1n, "the first fact of a fresh store is number 1");
   });
 
-  test("a reserved slot cannot be reserved by someone else", async () => {
-    const slot = freshSlot();
-    await reserve(client, slot, "ada");
-    assert.equal(await reserve(client, slot, "grace"), false);
-    assert.deepEqual(await factsAbout(slot), [`${RESERVED} ada`]);
+  storeTest("a reserved slot cannot be reserved by someone else", async (client) => {
+    await reserve(client, ada, "ada");
+    assert.equal(await reserve(client, ada, "grace"), false);
+    assert.deepEqual(await factsAbout(client, ada), [`${RESERVED} ada`]);
   });
 
-  test("reserving a slot one already holds changes nothing", async () => {
-    const slot = freshSlot();
-    await reserve(client, slot, "ada");
-    assert.equal(await reserve(client, slot, "ada"), true);
-    assert.deepEqual(await factsAbout(slot), [`${RESERVED} ada`]);
+  storeTest("reserving a slot one already holds changes nothing", async (client) => {
+    await reserve(client, ada, "ada");
+    assert.equal(await reserve(client, ada, "ada"), true);
+    assert.deepEqual(await factsAbout(client, ada), [`${RESERVED} ada`]);
   });
 
-  test("only the holder can cancel", async () => {
-    const slot = freshSlot();
-    assert.equal(await cancel(client, slot, "ada"), false, "nobody holds it yet");
-    await reserve(client, slot, "ada");
-    assert.equal(await cancel(client, slot, "grace"), false);
-    assert.equal(await cancel(client, slot, "ada"), true);
-    assert.deepEqual(await factsAbout(slot), [`${RESERVED} ada`, "reservation-cancelled ada"]);
+  storeTest("only the holder can cancel", async (client) => {
+    assert.equal(await cancel(client, ada, "ada"), false, "nobody holds it yet");
+    await reserve(client, ada, "ada");
+    assert.equal(await cancel(client, ada, "grace"), false);
+    assert.equal(await cancel(client, ada, "ada"), true);
+    assert.deepEqual(await factsAbout(client, ada), [`${RESERVED} ada`, "reservation-cancelled ada"]);
   });
 
-  test("a cancelled slot is free for the next person", async () => {
-    const slot = freshSlot();
-    await reserve(client, slot, "ada");
-    await cancel(client, slot, "ada");
-    assert.equal(await reserve(client, slot, "grace"), true);
-    assert.equal(await reserve(client, slot, "ada"), false);
+  storeTest("a cancelled slot is free for the next person", async (client) => {
+    await reserve(client, ada, "ada");
+    await cancel(client, ada, "ada");
+    assert.equal(await reserve(client, ada, "grace"), true);
+    assert.equal(await reserve(client, ada, "ada"), false);
   });
 
-  test("of ten people racing for one slot, exactly one gets it", async () => {
-    const slot = freshSlot();
+  storeTest("of ten people racing for one slot, exactly one gets it", async (client) => {
     const people = Array.from({ length: 10 }, (_unused, index) => `person-${index}`);
-    const outcomes = await Promise.all(people.map((person) => reserve(client, slot, person)));
+    const outcomes = await Promise.all(people.map((person) => reserve(client, ada, person)));
     assert.equal(outcomes.filter(Boolean).length, 1);
-    const facts = await factsAbout(slot);
-    assert.deepEqual(facts, [`${RESERVED} ${people[outcomes.indexOf(true)]}`]);
+    assert.deepEqual(await factsAbout(client, ada), [`${RESERVED} ${people[outcomes.indexOf(true)]}`]);
   });
 
-  test("another time in the same room, or another room at the same time, is another slot", async () => {
-    const nine = freshSlot("2026-12-01T09:00");
-    const ten = { room: nine.room, start: "2026-12-01T10:00" };
-    const elsewhere = freshSlot("2026-12-01T09:00");
+  storeTest("another time in the same room, or another room at the same time, is another slot", async (client) => {
+    const ten = { room: ada.room, start: "2026-12-01T10:00" };
+    const elsewhere = { room: "Turing", start: ada.start };
     const outcomes = await Promise.all([
-      reserve(client, nine, "ada"),
+      reserve(client, ada, "ada"),
       reserve(client, ten, "grace"),
       reserve(client, elsewhere, "alan"),
     ]);
@@ -100,31 +102,61 @@ describe("reserving and cancelling", () => {
 });
 
 describe("the booking board", () => {
-  test("replays the history, then follows new reservations and cancellations", async () => {
-    const early = freshSlot();
-    const late = freshSlot();
-    await reserve(client, early, "ada");
+  storeTest("replays the history, then follows new reservations and cancellations", async (client) => {
+    const late = { room: "Turing", start: "2026-12-01T14:00" };
+    await reserve(client, ada, "ada");
     const board = new BookingBoard();
-    await board.follow(client, `board-${rooms}`);
+    await board.follow(client, "board");
     try {
       await reserve(client, late, "grace");
-      await cancel(client, early, "ada");
+      await cancel(client, ada, "ada");
       await board.caughtUp(await client.head());
-      assert.equal(board.slots.has(`${early.room} @ ${early.start}`), false);
-      assert.equal(board.slots.get(`${late.room} @ ${late.start}`), "grace");
+      assert.deepEqual([...board.slots], [["Turing @ 2026-12-01T14:00", "grace"]]);
     } finally {
       await board.close();
     }
   });
 
-  test("a second board under the same name is refused while the first runs", async () => {
-    const name = `board-${rooms}-twice`;
+  storeTest("a second board under the same name is refused while the first runs", async (client) => {
     const first = new BookingBoard();
-    await first.follow(client, name);
+    await first.follow(client, "board");
     try {
-      await assert.rejects(new BookingBoard().follow(client, name), DurableStreamActive);
+      await assert.rejects(new BookingBoard().follow(client, "board"), DurableStreamActive);
     } finally {
       await first.close();
+    }
+  });
+
+  test("the same board name in two stores is two boards", async () => {
+    const [one, two] = await Promise.all([server.freshStore(), server.freshStore()]);
+    const boards = [new BookingBoard(), new BookingBoard()];
+    try {
+      await reserve(one, ada, "ada");
+      await reserve(two, ada, "grace");
+      await Promise.all([boards[0]!.follow(one, "board"), boards[1]!.follow(two, "board")]);
+      await Promise.all([boards[0]!.caughtUp(await one.head()), boards[1]!.caughtUp(await two.head())]);
+      assert.deepEqual([boards[0]!.slots.get("Ada @ 2026-12-01T09:00"), boards[1]!.slots.get("Ada @ 2026-12-01T09:00")], [
+        "ada",
+        "grace",
+      ]);
+    } finally {
+      await Promise.all(boards.map((board) => board.close()));
+      await Promise.all([one.dropNamespace(), two.dropNamespace()]);
+    }
+  });
+});
+
+describe("fresh stores", () => {
+  test("a dropped store is gone; its name is free again", async () => {
+    const store = await server.freshStore();
+    await reserve(store, ada, "ada");
+    await store.dropNamespace();
+    assert.equal((await server.client.namespaces()).some(({ name }) => name === store.namespace), false);
+    const again = await server.client.createNamespace({ name: store.namespace, ephemeral: true });
+    try {
+      assert.equal(await again.head(), null);
+    } finally {
+      await again.dropNamespace();
     }
   });
 });
@@ -140,16 +172,14 @@ describe("the whole story", () => {
     assert.match(stdout, /Turing @ 2026-12-01T14:00: carol/);
   });
 
-  test("a second run against the same server finds the slots taken; its board replays the history", async () => {
-    const boards = [await main(server.url, "story-board"), await main(server.url, "story-board")];
+  storeTest("a second run against the same store finds the slots taken; its board replays the history", async (client) => {
+    // The store's URL names its namespace (http://host:port/ns/NAME/), so main() needs nothing more.
+    const boards = [await main(client.baseUrl, "story-board"), await main(client.baseUrl, "story-board")];
     for (const board of boards) {
-      assert.deepEqual(
-        [...board.slots].filter(([slot]) => slot.startsWith("Ada ") || slot.startsWith("Turing ")).sort(),
-        [
-          ["Ada @ 2026-12-01T09:00", "dave"],
-          ["Turing @ 2026-12-01T14:00", "carol"],
-        ],
-      );
+      assert.deepEqual([...board.slots].sort(), [
+        ["Ada @ 2026-12-01T09:00", "dave"],
+        ["Turing @ 2026-12-01T14:00", "carol"],
+      ]);
     }
   });
 });

@@ -32,6 +32,11 @@ import {
 export interface FactstrClientOptions {
   /** The server's URL, e.g. `http://127.0.0.1:7117` (a path prefix is kept). */
   readonly baseUrl: string | URL;
+  /**
+   * The namespace (an independent log of the server, docs/server.md "Namespaces") this client uses:
+   * `"default"` (the default) is the server's unprefixed log.
+   */
+  readonly namespace?: string;
   /** Sent as `Authorization: Bearer <token>` when the server was started with `--token`. */
   readonly token?: string;
   /** How long a call may take, in milliseconds (30 000 by default); for a stream: its registration. */
@@ -69,17 +74,93 @@ export interface DurableStreamOptions extends StreamOptions {
   readonly reset?: boolean;
 }
 
+/** Options of {@link FactstrClient.createNamespace}. */
+export interface CreateNamespaceOptions {
+  /** The name (1 to 40 of `a-z`, `0-9`, `-`, `_`, starting with a letter or digit); the server picks one if absent. */
+  readonly name?: string;
+  /** Dropped by the server when unused (no request, no open stream) for `idleTimeoutSeconds`, and at its shutdown. */
+  readonly ephemeral?: boolean;
+  /** For an ephemeral namespace: 300 s by default. */
+  readonly idleTimeoutSeconds?: number;
+}
+
+/** One namespace of a server, as `namespaces()` lists it. */
+export interface NamespaceInfo {
+  readonly name: string;
+  readonly ephemeral: boolean;
+  readonly idleTimeoutSeconds: number | null;
+  /** Streams open in it on this server; `null` for a namespace the server has not opened since it started. */
+  readonly openStreams: number | null;
+}
+
+const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+
 /** A client of one FACTSTR server. It holds no connection between calls, so it needs no closing. */
 export class FactstrClient {
   private readonly transport: Transport;
+  private readonly admin: Transport;
+  private readonly options: FactstrClientOptions;
+  /** The namespace this client uses (`"default"`: the server's unprefixed log). */
+  readonly namespace: string;
 
   constructor(options: FactstrClientOptions) {
-    this.transport = new Transport(options);
+    // A namespace may come in the URL (`http://host:port/ns/NAME`), or as the option; they must agree.
+    const server = new URL(options.baseUrl);
+    const inUrl = /\/ns\/([^/]+)\/?$/.exec(server.pathname);
+    if (inUrl !== null) server.pathname = server.pathname.slice(0, inUrl.index + 1);
+    const fromUrl = inUrl?.[1];
+    if (fromUrl !== undefined && options.namespace !== undefined && fromUrl !== options.namespace) {
+      throw new InvalidInput(`namespace ${JSON.stringify(options.namespace)} disagrees with the URL's ${fromUrl}`);
+    }
+    const namespace = options.namespace ?? fromUrl ?? "default";
+    checkNamespaceName(namespace);
+    this.namespace = namespace;
+    this.options = { ...options, baseUrl: server };
+    this.admin = new Transport(this.options);
+    this.transport =
+      namespace === "default"
+        ? this.admin
+        : new Transport({ ...this.options, baseUrl: new URL(`ns/${namespace}/`, this.admin.baseUrl) });
   }
 
-  /** The server's base URL. */
+  /** The base URL of this client's log: the server's, plus `ns/NAME/` for a namespace. */
   get baseUrl(): string {
     return this.transport.baseUrl.href;
+  }
+
+  /**
+   * Create a namespace on the server, an empty log of its own, and return a client bound to it (same token and
+   * options). Needs the admin token when the server has one. `{ ephemeral: true }` makes it the server's to
+   * drop when unused: the per-test store of a test suite. Throws `InvalidInput` (code `namespace_exists`,
+   * `too_many_namespaces`) when the server refuses.
+   */
+  async createNamespace(create: CreateNamespaceOptions = {}, options?: CallOptions): Promise<FactstrClient> {
+    if (create.name !== undefined) checkNamespaceName(create.name);
+    const body: Record<string, WritableValue> = { ephemeral: create.ephemeral === true };
+    if (create.name !== undefined) body["name"] = create.name;
+    if (create.idleTimeoutSeconds !== undefined) body["idle_timeout_seconds"] = create.idleTimeoutSeconds;
+    const text = await this.admin.request({ method: "POST", path: "/namespaces", body }, options);
+    const { name } = readNamespace(parseAnswer(text, "namespace"));
+    return new FactstrClient({ ...this.options, namespace: name });
+  }
+
+  /** Every namespace of the server, `default` first. Needs the admin token when the server has one. */
+  async namespaces(options?: CallOptions): Promise<NamespaceInfo[]> {
+    const text = await this.admin.request({ method: "GET", path: "/namespaces" }, options);
+    const answer = parseAnswer(text, "namespace list");
+    const list = (answer as { namespaces?: unknown }).namespaces;
+    if (!Array.isArray(list)) throw new BackendError("the server sent a namespace list this client cannot read");
+    return list.map(readNamespace);
+  }
+
+  /**
+   * Drop a namespace and everything in it (by default this client's own). The server refuses while it has
+   * open streams (`InvalidInput` with code `namespace_busy`) unless `force: true`, which ends them.
+   */
+  async dropNamespace(name: string = this.namespace, drop: { force?: boolean } = {}, options?: CallOptions): Promise<void> {
+    checkNamespaceName(name);
+    const path = `/namespaces/${name}${drop.force === true ? "?force=true" : ""}`;
+    await this.admin.request({ method: "DELETE", path }, options);
   }
 
   /**
@@ -322,6 +403,30 @@ export class FactstrClient {
     await stream.open();
     return stream;
   }
+}
+
+function checkNamespaceName(name: string): void {
+  if (typeof name !== "string" || !NAMESPACE_NAME.test(name)) {
+    throw new InvalidInput(
+      `a namespace name is 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a ` +
+        `letter or a digit; got ${JSON.stringify(name)}`,
+    );
+  }
+}
+
+function readNamespace(value: unknown): NamespaceInfo {
+  const item = value as Record<string, unknown> | null;
+  if (item === null || typeof item !== "object" || typeof item["name"] !== "string") {
+    throw new BackendError("the server sent a namespace this client cannot read");
+  }
+  const idle = item["idle_timeout_seconds"];
+  const open = item["open_streams"];
+  return {
+    name: item["name"],
+    ephemeral: item["ephemeral"] === true,
+    idleTimeoutSeconds: typeof idle === "number" ? idle : null,
+    openStreams: typeof open === "number" ? open : typeof open === "bigint" ? Number(open) : null,
+  };
 }
 
 function checkEvents(events: readonly NewEvent<unknown>[]): void {

@@ -131,6 +131,20 @@ export class Forbidden extends FactstrError {
   }
 }
 
+/** Thrown by a client of a namespace that does not exist on the server (or was dropped). */
+export class UnknownNamespace extends InvalidInput {
+  constructor(message: string, options: Options = {}) {
+    super(message, { ...options, code: "unknown_namespace" });
+  }
+}
+
+/** Thrown when the token does not reach the namespace (or namespace administration) the request is for. */
+export class NamespaceForbidden extends FactstrError {
+  constructor(message: string, options: Options = {}) {
+    super(message, { ...options, code: "forbidden" });
+  }
+}
+
 /** Thrown when this client address already has the server's maximum number of open streams. */
 export class TooManyStreams extends FactstrError {
   constructor(message: string, options: Options = {}) {
@@ -221,6 +235,15 @@ export function errorFromAnswer(
       return new Forbidden(message, { ...options, code: body.code as "host_not_allowed" | "origin_not_allowed" });
     case "unsupported_media_type":
       return new InvalidInput(message, { ...options, code: "unsupported_media_type" });
+    case "forbidden":
+      return new NamespaceForbidden(message, options);
+    case "unknown_namespace":
+      return new UnknownNamespace(message, options);
+    case "namespace_exists":
+    case "namespace_busy":
+    case "too_many_namespaces":
+    case "namespaces_unsupported":
+      return new InvalidInput(message, { ...options, code: body.code as ErrorCode });
     case "request_timeout":
       return new RequestTimeout(message, options);
     case "not_found":

@@ -7,10 +7,12 @@ export { BatchIterator } from "./batches.js";
 export {
   APPEND_RETRY_PAUSES_MS,
   type AppendOptions,
+  type CreateNamespaceOptions,
   type DurableStreamOptions,
   FactstrClient,
   type FactstrClientOptions,
   type LiveStreamOptions,
+  type NamespaceInfo,
 } from "./client.js";
 export {
   AppendOutcomeUnknown,
@@ -23,6 +25,7 @@ export {
   FactstrError,
   Forbidden,
   InvalidInput,
+  NamespaceForbidden,
   NotFound,
   PayloadTooLarge,
   RequestTimeout,
@@ -31,6 +34,7 @@ export {
   TooManyStreams,
   Unauthorized,
   UnknownDurableStream,
+  UnknownNamespace,
 } from "./errors.js";
 export {
   LocalServer,

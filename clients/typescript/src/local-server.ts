@@ -47,6 +47,8 @@ export interface StartServerOptions {
 export interface LocalClientOptions {
   /** The bearer token; the server's own (`StartServerOptions.token`) by default. */
   readonly token?: string;
+  /** The namespace the client uses (`"default"` by default). */
+  readonly namespace?: string;
   readonly timeoutMs?: number;
   readonly fetch?: FetchFunction;
 }
@@ -114,9 +116,20 @@ export class LocalServer {
     return new FactstrClient({
       baseUrl: this.url,
       ...(token === undefined ? {} : { token }),
+      ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
     });
+  }
+
+  /**
+   * A fresh, empty, isolated store for one test: an ephemeral namespace of this server (milliseconds, where a
+   * server start takes most of a second), and a client bound to it. Drop it when the test ends
+   * (`await store.dropNamespace()`); the server drops it anyway when unused for `idleTimeoutSeconds` (300 by
+   * default) or when it stops.
+   */
+  freshStore(options: { idleTimeoutSeconds?: number } = {}): Promise<FactstrClient> {
+    return this.client.createNamespace({ ephemeral: true, ...options });
   }
 
   /**

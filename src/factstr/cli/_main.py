@@ -15,7 +15,7 @@ from ._admin import cmd_cursors, cmd_models
 from ._checks import cmd_stats, cmd_verify
 from ._log import cmd_append, cmd_query, cmd_tail
 from ._output import CommandError, UsageError, say
-from ._serve import cmd_serve
+from ._serve import add_namespace_options, cmd_serve
 from ._stores import missing_extra_message
 from ._transfer import cmd_export, cmd_import
 
@@ -65,6 +65,12 @@ def _store_options(*, token: bool, defaults: bool = True) -> argparse.ArgumentPa
             default=None if defaults else argparse.SUPPRESS,
             metavar="TOKEN",
             help="bearer token for an http:// store (default: $FACTSTR_TOKEN)",
+        )
+        options.add_argument(
+            "--namespace",
+            default=None if defaults else argparse.SUPPRESS,
+            metavar="NAME",
+            help="use this namespace of the store instead of its default log (default: $FACTSTR_NAMESPACE)",
         )
     return options
 
@@ -119,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ui-admin", action="store_true", help="let the web inspector at /ui reset and delete durable cursors"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    add_namespace_options(serve)
 
     append = command(
         "append",

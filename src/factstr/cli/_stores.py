@@ -12,7 +12,8 @@ import os
 from typing import Any
 
 from .._connect import connect
-from .._errors import BackendError
+from .._errors import BackendError, InvalidInput
+from .._namespaces import DEFAULT_NAMESPACE, check_namespace_name, storage_for
 from .._store import EventStore
 from ._output import CommandError, UsageError
 
@@ -103,14 +104,44 @@ def open_store(
     """
     url: str = args.store
     options: dict[str, Any] = {}
+    namespace = namespace_of(args)
     if uses_token and is_remote(url):
         token = token_of(args)
         if token:
             options["token"] = token
+        if namespace:
+            options["namespace"] = namespace
     elif uses_token and getattr(args, "token", None):
         raise UsageError(f"--token is for a server (--store http://...), not for {url}")
     exists = store_exists(url)
     if exists is False and not may_create:
         raise CommandError(_missing_store_message(url))
+    if namespace and not is_remote(url):
+        return _open_namespace(url, namespace, may_create=may_create, created=exists is False)
     store = connect(url, **options)
     return store, exists is False
+
+
+def namespace_of(args: argparse.Namespace) -> str | None:
+    """The namespace a command uses: ``--namespace``, else ``$FACTSTR_NAMESPACE``; None: the default log."""
+    name = getattr(args, "namespace", None) or os.environ.get("FACTSTR_NAMESPACE") or None
+    if name is None or name == DEFAULT_NAMESPACE:
+        return None
+    try:
+        return check_namespace_name(name)
+    except InvalidInput as exc:
+        raise UsageError(f"--namespace: {exc}") from exc
+
+
+def _open_namespace(url: str, namespace: str, *, may_create: bool, created: bool) -> tuple[EventStore, bool]:
+    """Open a namespace of a database directly, where ``factstr serve`` over the same database keeps it."""
+    with connect(url) as default:
+        storage = storage_for(default)
+    if storage is None or storage.kind == "memory":
+        raise UsageError(f"--namespace needs a SQLite, PostgreSQL or http:// store, not {url}")
+    exists = storage.exists(namespace) is not None
+    if not exists and not may_create:
+        raise CommandError(
+            f"no namespace {namespace!r} in {url}; only serve, append and import create one (or POST /namespaces)"
+        )
+    return storage.open(namespace, create=not exists), created or not exists

@@ -17,6 +17,7 @@ import msgspec
 from .._errors import AppendOutcomeUnknown, BackendError, InvalidInput, UnknownDurableStream
 from .._matching import Filters
 from .._model import AppendResult, DurableStream, DurableStreamInfo, EventQuery, QueryResult, Start
+from .._namespaces import DEFAULT_NAMESPACE, check_namespace_name
 from .._store import Condition, EventStore, Scan, StoredCursor
 from .._streams import SAFETY_POLL_SECONDS, ErrorCallback, EventStream, Handler, Hold
 from .._validation import (
@@ -47,6 +48,38 @@ class _DurableStreams(msgspec.Struct):
     durable_streams: list[DurableStreamInfo]
 
 
+class _Namespace(msgspec.Struct):
+    name: str
+
+
+class _Namespaces(msgspec.Struct):
+    namespaces: list[_Namespace]
+
+
+def split_namespace_url(url: str, namespace: str | None) -> tuple[str, str]:
+    """Split ``http://host:port[/prefix][/ns/NAME]`` into the server's URL and the namespace it names.
+
+    ``namespace`` (the keyword) must agree with a namespace in the URL; neither means ``default``.
+    """
+    if not isinstance(url, str):
+        raise InvalidInput(f"url must be a str, got {type(url).__name__}")
+    base = url.rstrip("/")
+    in_url = None
+    head, separator, tail = base.rpartition("/ns/")
+    if separator and "/" not in tail and "://" in head:
+        base, in_url = head, check_namespace_name(tail)
+    if namespace is not None:
+        check_namespace_name(namespace)
+        if in_url is not None and in_url != namespace:
+            raise InvalidInput(f"namespace={namespace!r} disagrees with the namespace {in_url!r} in the URL")
+    return base, namespace or in_url or DEFAULT_NAMESPACE
+
+
+def namespace_url(server_url: str, namespace: str) -> str:
+    """The base URL of one namespace's routes (the server's own for the default namespace)."""
+    return server_url if namespace == DEFAULT_NAMESPACE else f"{server_url}/ns/{namespace}"
+
+
 def _name_path(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -67,10 +100,12 @@ def _wire_query(filters: Filters, prepared: PreparedQuery | None = None) -> Even
 class HTTPStore(EventStore):
     """A store served by ``factstr serve`` at ``url`` (``http://host:port``); thread-safe.
 
-    ``token`` is sent as a bearer token. Errors are the stores' own (ConditionalAppendConflict, InvalidInput,
-    DurableStreamActive, ...); an unreachable server raises BackendError, and a connection lost during an
-    append raises AppendOutcomeUnknown, except that an append with an idempotency key is sent again (with the same
-    key) first, a few times, which is safe. ``close()`` stops this client's streams, never the server.
+    ``token`` is sent as a bearer token. ``namespace`` selects one of the server's namespaces (independent
+    logs, docs/server.md "Namespaces"); the URL may name it too (``http://host:port/ns/NAME``). Errors are the
+    stores' own (ConditionalAppendConflict, InvalidInput, DurableStreamActive, ...), and UnknownNamespace for
+    a namespace that does not exist; an unreachable server raises BackendError, and a connection lost during
+    an append raises AppendOutcomeUnknown, except that an append with an idempotency key is sent again (with
+    the same key) first, a few times, which is safe. ``close()`` stops this client's streams, never the server.
     """
 
     __module__ = "factstr.client"
@@ -80,20 +115,74 @@ class HTTPStore(EventStore):
         url: str,
         *,
         token: str | None = None,
+        namespace: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         poll_interval: float = SAFETY_POLL_SECONDS,
     ) -> None:
         super().__init__(max_payload_bytes=max_payload_bytes, poll_interval=poll_interval)
-        self._transport = Transport(url, token=token, timeout=timeout)
+        self._server_url, self._namespace = split_namespace_url(url, namespace)
+        self._token = token
+        self._timeout = timeout
+        self._transport = Transport(namespace_url(self._server_url, self._namespace), token=token, timeout=timeout)
+        self._admin: Transport | None = None
 
     def __repr__(self) -> str:
         return f"<factstr.client.HTTPStore url={self._transport.url!r}>"
 
     @property
     def url(self) -> str:
-        """The server's base URL."""
+        """The base URL of this client's log (the server's, plus ``/ns/NAME`` for a namespace)."""
         return self._transport.url
+
+    @property
+    def namespace(self) -> str:
+        """The namespace this client uses (``default``: the server's unprefixed log)."""
+        return self._namespace
+
+    # --- namespace administration (needs the admin token when the server has one) ------------------------
+
+    def _admin_transport(self) -> Transport:
+        self._check_open()
+        if self._admin is None:
+            self._admin = Transport(self._server_url, token=self._token, timeout=self._timeout)
+        return self._admin
+
+    def create_namespace(
+        self, name: str | None = None, *, ephemeral: bool = False, idle_timeout: float | None = None
+    ) -> HTTPStore:
+        """Create a namespace on the server; return a new client on it (same token; close it when done).
+
+        Without ``name`` the server makes one up. An ``ephemeral`` namespace is dropped by the server when
+        unused for ``idle_timeout`` seconds (default 300) and when the server shuts down.
+        """
+        if name is not None:
+            check_namespace_name(name)
+        body: dict[str, Any] = {"ephemeral": ephemeral}
+        if name is not None:
+            body["name"] = name
+        if idle_timeout is not None:
+            body["idle_timeout_seconds"] = idle_timeout
+        created = self._admin_transport().call(_Namespace, "POST", "/namespaces", body)
+        return HTTPStore(
+            self._server_url,
+            token=self._token,
+            namespace=created.name,
+            timeout=self._timeout,
+            max_payload_bytes=self._max_payload_bytes,
+            poll_interval=self._poll_interval,
+        )
+
+    def namespaces(self) -> list[str]:
+        """The names of the server's namespaces, ``default`` first."""
+        listed = self._admin_transport().call(_Namespaces, "GET", "/namespaces")
+        return [namespace.name for namespace in listed.namespaces]
+
+    def drop_namespace(self, name: str, *, force: bool = False) -> None:
+        """Drop a namespace and everything in it; ``force`` ends its open streams instead of refusing."""
+        check_namespace_name(name)
+        path = f"/namespaces/{name}" + ("?force=true" if force else "")
+        self._admin_transport().request("DELETE", path)
 
     # --- what EventStore's append, append_if, query and head call ----------------------------------------
 
@@ -245,6 +334,8 @@ class HTTPStore(EventStore):
 
     def _close_backend(self) -> None:
         self._transport.close()
+        if self._admin is not None:
+            self._admin.close()
 
     # --- store internals that live on the server, not in this client -------------------------------------
 

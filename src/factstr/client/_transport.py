@@ -26,6 +26,7 @@ from .._errors import (
     EventStoreError,
     InvalidInput,
     UnknownDurableStream,
+    UnknownNamespace,
 )
 from .._model import EventRecord
 
@@ -40,6 +41,12 @@ _ERRORS_BY_CODE: dict[str, type[EventStoreError]] = {
     "unsupported_media_type": InvalidInput,
     "durable_stream_active": DurableStreamActive,
     "append_outcome_unknown": AppendOutcomeUnknown,
+    "unknown_namespace": UnknownNamespace,
+    # Refusals of namespace administration: the request cannot be done as asked.
+    "namespace_exists": InvalidInput,
+    "namespace_busy": InvalidInput,
+    "too_many_namespaces": InvalidInput,
+    "namespaces_unsupported": InvalidInput,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
@@ -17,21 +17,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .._namespaces import DEFAULT_NAMESPACE, NamespaceStorage, storage_for
 from .._store import EventStore
 from ._metrics import UNMATCHED, Metrics
+from ._namespace_routes import NAMESPACE_ROUTES, NamespaceGate
+from ._namespaces import DEFAULT_MAX_NAMESPACES, NamespaceRegistry, configured_namespaces
 from ._problems import Problem, problem_response
 from ._routes import ROUTES
 from ._security import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_STREAMS_PER_CLIENT,
-    PUBLIC_PATHS,
+    DEFAULT_MAX_STREAMS_PER_NAMESPACE,
+    Access,
     BrowserRules,
+    NamespaceQuota,
     StreamQuota,
-    token_matches,
 )
 from ._sse import DEFAULT_STALL_SECONDS, DEFAULT_STREAM_BUFFER_BYTES, ServerStream, StreamHub
 from ._stats import STATS_ROUTES, LogStatistics
-from ._ui import UI_ROUTES, is_ui_path
+from ._ui import UI_ROUTES
 
 access_logger = logging.getLogger("factstr.server.access")
 stream_logger = logging.getLogger("factstr.server")
@@ -47,6 +51,7 @@ class Settings:
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT
+    max_streams_per_namespace: int = DEFAULT_MAX_STREAMS_PER_NAMESPACE
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
     progress_seconds: float = DEFAULT_PROGRESS_SECONDS
     stream_buffer_bytes: int = DEFAULT_STREAM_BUFFER_BYTES
@@ -55,14 +60,33 @@ class Settings:
 
 
 class ServerState:
-    """What the routes share: the store, the settings, open streams, quotas and metrics."""
+    """What the routes of one namespace share: its store, open streams, quotas, statistics; and the settings.
 
-    def __init__(self, store: EventStore, settings: Settings) -> None:
+    The server's metrics and per-client stream counts are shared by every namespace (pass them in).
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        settings: Settings,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        metrics: Metrics | None = None,
+        clients: StreamQuota | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.namespace = namespace
         self.hub = StreamHub()
-        self.metrics = Metrics()
-        self.quota = StreamQuota(settings.max_streams_per_client)
+        self.server_metrics = metrics if metrics is not None else Metrics()
+        self.metrics = self.server_metrics.of(namespace)
+        self.clients = clients if clients is not None else StreamQuota(settings.max_streams_per_client)
+        self.quota = NamespaceQuota(self.clients, settings.max_streams_per_namespace, namespace)
+        self.statistics = LogStatistics(store)
+
+    def for_namespace(self, store: EventStore, namespace: str) -> ServerState:
+        """The state of another namespace of the same server."""
+        return ServerState(store, self.settings, namespace=namespace, metrics=self.server_metrics, clients=self.clients)
 
     async def stream_closed(self, stream: ServerStream) -> None:
         """Forget a stream whose response finished."""
@@ -115,7 +139,9 @@ class _Gate:
             route = scope.get("route")
             route_name = getattr(route, "path", None) or UNMATCHED
             # A stream lasts as long as its client wants: count it, but keep it out of the latency histogram.
-            self._state.metrics.observe(route_name, scope["method"], status, None if streaming else elapsed)
+            namespace = scope.get("factstr.namespace", "")
+            seconds = None if streaming else elapsed
+            self._state.server_metrics.observe(namespace, route_name, scope["method"], status, seconds)
             client = scope.get("client")
             access_logger.info(
                 "%s %s %s",
@@ -130,29 +156,6 @@ class _Gate:
                     "client": client[0] if client else None,
                 },
             )
-
-
-class _TokenGate:
-    """Pure ASGI middleware: every route but the public ones needs the bearer token, when one is set.
-
-    Inside the CORS middleware, so that a browser app of an allowed origin can read its 401.
-    """
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self._app = app
-        self._token = token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"] not in PUBLIC_PATHS
-            and not is_ui_path(scope["path"])
-            and not token_matches(Request(scope).headers.get("authorization"), self._token)
-        ):
-            problem = Problem(401, "unauthorized", "a valid bearer token is required")
-            await problem_response(problem)(scope, receive, send)
-            return
-        await self._app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -173,6 +176,12 @@ def create_app(
     store: EventStore,
     *,
     token: str | None = None,
+    admin_token: str | None = None,
+    namespace_tokens: Mapping[str, str] | None = None,
+    namespace_storage: NamespaceStorage | None = None,
+    namespace_dir: str | None = None,
+    max_namespaces: int = DEFAULT_MAX_NAMESPACES,
+    max_streams_per_namespace: int = DEFAULT_MAX_STREAMS_PER_NAMESPACE,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_streams_per_client: int = DEFAULT_MAX_STREAMS_PER_CLIENT,
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
@@ -194,13 +203,21 @@ def create_app(
     unless listed in ``allowed_origins`` or ``cors_origins``; request bodies must be JSON. On shutdown (the
     ASGI lifespan, or :func:`serve`) every open stream gets an ``end`` message and its store stream is
     stopped. The inspector may reset and delete durable cursors only when ``ui_admin`` is true.
+
+    Namespaces (docs/server.md, "Namespaces"): every route also exists under ``/ns/{name}``, for independent
+    logs kept by ``namespace_storage`` (by default the one that goes with ``store``'s kind; SQLite namespaces
+    live in ``namespace_dir``, by default ``<database file>.namespaces``). ``admin_token`` administers them;
+    ``namespace_tokens`` maps a namespace to the one token that reaches it (it is created if missing); without
+    ``admin_token``, ``token`` administers too.
     """
+    tokens = dict(namespace_tokens or {})
     state = ServerState(
         store,
         Settings(
             token=token or None,
             max_body_bytes=max_body_bytes,
             max_streams_per_client=max_streams_per_client,
+            max_streams_per_namespace=max_streams_per_namespace,
             heartbeat_seconds=heartbeat_seconds,
             progress_seconds=progress_seconds,
             stream_buffer_bytes=stream_buffer_bytes,
@@ -209,11 +226,18 @@ def create_app(
         ),
     )
 
-    statistics = LogStatistics(store)
+    statistics = state.statistics
+    storage = namespace_storage if namespace_storage is not None else storage_for(store, namespace_dir)
+    registry = NamespaceRegistry(state, storage, state.for_namespace, max_namespaces=max_namespaces)
+    access = Access(token or None, admin_token or None, tokens)
+    for name in configured_namespaces(tokens):
+        registry.ensure(name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        registry.start()
         yield
+        await registry.shutdown()
         await state.hub.shutdown()
         await run_in_threadpool(statistics.close)
 
@@ -227,10 +251,9 @@ def create_app(
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
             ),
         )
-    if state.settings.token is not None:
-        middleware.append(Middleware(_TokenGate, token=state.settings.token))
+    middleware.append(Middleware(NamespaceGate, registry=registry, access=access))
     app = Starlette(
-        routes=ROUTES + STATS_ROUTES + UI_ROUTES,
+        routes=ROUTES + STATS_ROUTES + NAMESPACE_ROUTES + UI_ROUTES,
         middleware=middleware,
         exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         lifespan=lifespan,
@@ -239,6 +262,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.factstr = state
     app.state.factstr_statistics = statistics
+    app.state.factstr_namespaces = registry
     app.state.factstr_ui_admin = ui_admin
     return app
 
@@ -247,3 +271,10 @@ def server_state(app: Starlette) -> ServerState:
     """Return the shared state of an app made by :func:`create_app`."""
     state: ServerState = app.state.factstr
     return state
+
+
+async def end_streams(app: Starlette) -> None:
+    """End every stream of every namespace (graceful shutdown: each client gets ``end`` with ``shutdown``)."""
+    registry: NamespaceRegistry = app.state.factstr_namespaces
+    for namespace in registry.open_namespaces():
+        await namespace.state.hub.shutdown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from ._openapi_namespaces import ADMIN_PATHS, NAMESPACE_ERROR_CODES, NAMESPACE_SCHEMAS, namespaced_paths
 
 _SEQ = {
     "type": "integer",
@@ -341,6 +342,7 @@ _SCHEMAS: dict[str, Any] = {
                     "append_outcome_unknown",
                     "store_closed",
                     "internal_error",
+                    *NAMESPACE_ERROR_CODES,
                 ],
                 "description": "Stable; branch on this, not on the message.",
             },
@@ -647,9 +649,9 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "http://127.0.0.1:7117"}],
         "security": [{"bearer": []}],
-        "paths": _PATHS,
+        "paths": {**_PATHS, **ADMIN_PATHS, **namespaced_paths(_PATHS)},
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **NAMESPACE_SCHEMAS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

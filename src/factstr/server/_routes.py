@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .._errors import BackendError, ConditionalAppendConflict, EventStoreError, InvalidInput
-from .._model import DurableStreamInfo, EventQuery
+from .._model import EventQuery
 from .._validation import sequence_number_from_text
 from ._codec import (
     AckIn,
@@ -57,7 +57,8 @@ HEALTH_TIMEOUT_SECONDS = 1.0
 
 
 def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.factstr
+    # The namespace gate puts the state of the request's namespace into the scope.
+    state: ServerState = request.scope.get("factstr.state") or request.app.state.factstr
     return state
 
 
@@ -459,22 +460,6 @@ async def healthz(request: Request) -> Response:
     return _json({"status": "ok", "head": head_now})
 
 
-@endpoint
-async def metrics(request: Request) -> Response:
-    state = _state(request)
-
-    def read() -> tuple[int | None, list[DurableStreamInfo]]:
-        return state.store.head(), state.store.durable_streams()
-
-    head_now, durable = await run_in_threadpool(read)
-    text = state.metrics.render(
-        head=head_now,
-        open_streams={"live": state.hub.count("live"), "durable": state.hub.count("durable")},
-        durable=durable,
-    )
-    return Response(text, media_type="text/plain; version=0.0.4")
-
-
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -493,6 +478,5 @@ ROUTES = [
     Route("/durable_streams/{name:durable_name}", get_durable_stream, methods=["GET"]),
     Route("/durable_streams/{name:durable_name}", delete_durable_stream, methods=["DELETE"]),
     Route("/healthz", healthz, methods=["GET"]),
-    Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from ._app import server_state
+from ._app import end_streams
 from ._protocol import DEFAULT_REQUEST_TIMEOUT_SECONDS, h11_protocol
 
 # How long shutdown waits for responses in flight after the streams were told to end.
@@ -26,7 +26,7 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         app = self.config.app
         if isinstance(app, Starlette):
-            await server_state(app).hub.shutdown()
+            await end_streams(app)
         await super().shutdown(sockets)
 
 

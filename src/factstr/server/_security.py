@@ -6,8 +6,8 @@ import hmac
 import ipaddress
 import threading
 import urllib.parse
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -17,18 +17,73 @@ from ._problems import Problem
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_STREAMS_PER_CLIENT = 64
+DEFAULT_MAX_STREAMS_PER_NAMESPACE = 256
 # Routes that answer without a token: probes and the API description hold nothing secret.
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 
 
-def token_matches(authorization: str | None, token: str) -> bool:
-    """Return whether an Authorization header carries ``token`` as a bearer token (constant-time compare)."""
+def _bearer(authorization: str | None) -> bytes | None:
     if not authorization:
-        return False
+        return None
     scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return given.strip().encode() if scheme.lower() == "bearer" else None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """What one request's token reaches: namespace administration (and so every namespace), or some namespaces."""
+
+    admin: bool
+    namespaces: frozenset[str]
+
+    def reaches(self, namespace: str) -> bool:
+        """Whether this token may use the log of ``namespace``."""
+        return self.admin or namespace in self.namespaces
+
+
+_OPEN = Principal(admin=True, namespaces=frozenset())
+
+
+@dataclass(frozen=True)
+class Access:
+    """The tokens of a server (docs/server.md, "Namespaces"): who reaches which namespace.
+
+    ``admin_token`` administers namespaces and reaches every one. ``token`` reaches the default namespace;
+    without an admin token it is the admin token (a server with one ``--token`` behaves as before namespaces).
+    ``namespace_tokens`` maps a namespace to the token that reaches it (and nothing else). Without any token,
+    everything is open. Every configured token is compared, in constant time, on every request, so the time
+    an answer takes does not say which token (or how much of one) matched.
+    """
+
+    token: str | None = None
+    admin_token: str | None = None
+    namespace_tokens: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether requests need a token at all."""
+        return bool(self.token or self.admin_token or self.namespace_tokens)
+
+    def principal(self, authorization: str | None) -> Principal | None:
+        """What the request's bearer token reaches; None when it is missing or matches no token."""
+        if not self.enabled:
+            return _OPEN
+        given = _bearer(authorization) or b""
+        admin = self.admin_token if self.admin_token else self.token
+        is_admin = _same(given, admin)
+        reached = {"default"} if self.admin_token and _same(given, self.token) else set()
+        for namespace, token in self.namespace_tokens.items():
+            if _same(given, token):
+                reached.add(namespace)
+        if not is_admin and not reached:
+            return None
+        return Principal(admin=is_admin, namespaces=frozenset(reached))
+
+
+def _same(given: bytes, token: str | None) -> bool:
+    # Compared even when absent (against a token that cannot match) so that every request does the same work.
+    matched = hmac.compare_digest(given, (token or "\x00no token").encode())
+    return matched and bool(token) and bool(given)
 
 
 def is_loopback(host: str) -> bool:
@@ -161,7 +216,10 @@ def _is_json(headers: Headers) -> bool:
 
 
 def check_listen_address(host: str, token: str | None, insecure: bool) -> None:
-    """Refuse to listen beyond this machine without a token, unless the operator said ``insecure``."""
+    """Refuse to listen beyond this machine without a token, unless the operator said ``insecure``.
+
+    ``token`` is any of the server's tokens (``--token``, ``--admin-token``, a ``--namespace-token``).
+    """
     if token or insecure or is_loopback(host):
         return
     raise SystemExit(f"refusing to listen on {host} without a token: set --token or FACTSTR_TOKEN, or pass --insecure")
@@ -210,3 +268,41 @@ class StreamQuota:
                 self._open[client] = count
             else:
                 self._open.pop(client, None)
+
+
+class NamespaceQuota:
+    """The stream limits of one namespace: at most ``limit`` open streams in it, and the per-client limit.
+
+    The per-client counts are shared by every namespace of the server (one :class:`StreamQuota`); the
+    namespace count keeps one tenant from taking every stream the server can hold.
+    """
+
+    def __init__(self, clients: StreamQuota, limit: int, namespace: str) -> None:
+        self._clients = clients
+        self._limit = limit
+        self._namespace = namespace
+        self._open = 0
+        self._lock = threading.Lock()
+
+    def take(self, client: str) -> None:
+        """Count one more stream of ``client`` in this namespace, or raise a 429 problem."""
+        with self._lock:
+            if self._open >= self._limit:
+                raise Problem(
+                    429,
+                    "too_many_streams",
+                    f"namespace {self._namespace!r} already has {self._open} open streams (limit {self._limit})",
+                )
+            self._open += 1
+        try:
+            self._clients.take(client)
+        except BaseException:
+            with self._lock:
+                self._open -= 1
+            raise
+
+    def give_back(self, client: str) -> None:
+        """Count one stream of ``client`` in this namespace as closed."""
+        self._clients.give_back(client)
+        with self._lock:
+            self._open = max(0, self._open - 1)

@@ -330,9 +330,13 @@ class StreamHub:
     async def shutdown(self) -> None:
         """End every stream (graceful shutdown): each client gets ``end`` with reason ``shutdown``."""
         self.shutting_down = True
+        await self.end_all("shutdown")
+
+    async def end_all(self, reason: str) -> None:
+        """End every open stream with ``reason`` and return once their store streams stopped."""
         streams = list(self._streams.values())
         for stream in streams:
-            stream.request_end("shutdown")
+            stream.request_end(reason)
         for stream in streams:
             await stream.stop_store_stream()
 

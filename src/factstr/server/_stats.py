@@ -187,14 +187,14 @@ class LogStatistics:
 
 
 def _state(request: Request) -> ServerState:
-    state: ServerState = request.app.state.factstr
+    # The namespace gate puts the state of the request's namespace into the scope.
+    state: ServerState = request.scope.get("factstr.state") or request.app.state.factstr
     return state
 
 
 def statistics_of(request: Request) -> LogStatistics:
-    """Return the app's :class:`LogStatistics` (made by ``create_app``)."""
-    statistics: LogStatistics = request.app.state.factstr_statistics
-    return statistics
+    """Return the :class:`LogStatistics` of the request's namespace (made with its state)."""
+    return _state(request).statistics
 
 
 def _json(value: msgspec.Struct) -> Response:

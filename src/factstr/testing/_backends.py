@@ -77,6 +77,10 @@ _BUILT_IN = {
     "sqlite": "factstr.testing._sqlite_backend:SQLiteBackend",
     "postgres": "factstr.testing._postgres_backend:PostgresBackend",
     "http": "factstr.testing._http_backend:HTTPBackend",
+    # The suite through HTTP in a namespace that is not the default one, on each kind of store.
+    "http-ns-memory": "factstr.testing._http_backend:MemoryNamespaceBackend",
+    "http-ns-sqlite": "factstr.testing._http_backend:SQLiteNamespaceBackend",
+    "http-ns-postgres": "factstr.testing._http_backend:PostgresNamespaceBackend",
 }
 _registered: dict[str, BackendFactory] = {}
 
@@ -107,6 +111,8 @@ def backend_names() -> list[str]:
 
 def _available(name: str) -> bool:
     module = _BUILT_IN[name].partition(":")[0]
+    if name == "http-ns-postgres" and importlib.util.find_spec("psycopg") is None:
+        return False
     return importlib.util.find_spec(module) is not None
 
 

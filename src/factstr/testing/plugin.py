@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +31,10 @@ def backend(backend_name: str, tmp_path: Path) -> Iterator[Backend]:
 def store(backend: Backend) -> EventStore:
     """A store on a fresh, empty database."""
     return backend.open()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The namespace backends share one server per store kind for the whole run: stop them with it.
+    shared = sys.modules.get("factstr.testing._http_backend")
+    if shared is not None:
+        shared.stop_shared_servers()

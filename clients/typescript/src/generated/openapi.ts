@@ -319,6 +319,322 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/namespaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every namespace, the default one first. */
+        get: operations["listNamespaces"];
+        put?: never;
+        /** Create a namespace: an independent, empty log (docs/server.md, Namespaces). */
+        post: operations["createNamespace"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/namespaces/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Drop a namespace and everything in it. */
+        delete: operations["dropNamespace"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/append": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Commit events atomically as one batch (C4). */
+        post: operations["namespaceAppend"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/append_if": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Commit only if the context's current version is the expected one (C5). */
+        post: operations["namespaceAppendIf"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Read the matching events after min_sequence_number (C3, C8). */
+        post: operations["namespaceQuery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The highest committed sequence number. */
+        get: operations["namespaceHead"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/streams/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A live stream: every matching batch committed after registration (C6).
+         * @description A `text/event-stream` (server-sent events). Messages:
+         *
+         *     * `event: ready`, data: a `StreamReady` object. Always first; the stream is registered when it arrives.
+         *     * (no event name), `id: <n>`, data: a JSON array of `EventRecord`: the matching events of ONE committed batch,
+         *       in order; `n` is the batch's last sequence number.
+         *     * `event: progress`, `id: <n>`, data: `{"position": n}`: the stream has read the log up to `n` and nothing
+         *       up to `n` is left to send (lets a reader wait for a number whose batch did not match).
+         *     * a comment line `: heartbeat` every `heartbeat_seconds` while idle.
+         *     * `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`,
+         *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
+         *       lost connection).
+         *
+         *     Resume with the `Last-Event-ID` header (or `start=<n>`): delivery continues after that number with no gap and no duplicate.
+         */
+        get: operations["namespaceStreamLive"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/streams/durable/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A durable stream: replay after the stored cursor, then live (C6.1).
+         * @description A `text/event-stream` (server-sent events). Messages:
+         *
+         *     * `event: ready`, data: a `StreamReady` object. Always first; the stream is registered when it arrives.
+         *     * (no event name), `id: <n>`, data: a JSON array of `EventRecord`: the matching events of ONE committed batch,
+         *       in order; `n` is the batch's last sequence number.
+         *     * `event: progress`, `id: <n>`, data: `{"position": n}`: the stream has read the log up to `n` and nothing
+         *       up to `n` is left to send (lets a reader wait for a number whose batch did not match).
+         *     * a comment line `: heartbeat` every `heartbeat_seconds` while idle.
+         *     * `event: end`, data: `{"reason": "..."}`: the server ends the stream (`unsubscribed`, `shutdown`, `stopped`,
+         *       or `slow_consumer`: the client took nothing from its full buffer for the stall time; resume as after a
+         *       lost connection).
+         *
+         *     The name is held while the connection is open. After handling a batch the client MUST acknowledge it with POST /streams/{stream_id}/ack: the stored cursor moves only with acknowledgements (the server may send a few batches ahead of them). `Last-Event-ID` is ignored: the stored cursor decides where it resumes.
+         */
+        get: operations["namespaceStreamDurable"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/streams/{stream_id}/ack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Acknowledge that a durable stream's batches up to a number were handled.
+         * @description Only what this stream delivered can be acknowledged: a number above its last batch or progress position is 422 `invalid_input` and changes nothing; one at or below the stored cursor changes nothing.
+         */
+        post: operations["namespaceAckStream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/streams/{stream_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End a stream; returns once the server stopped it and released its durable name.
+         * @description A durable stream's unacknowledged batch stays unhandled: its cursor stays.
+         */
+        delete: operations["namespaceCloseStream"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/durable_streams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every stored durable cursor, sorted by name. */
+        get: operations["namespaceListDurableStreams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/durable_streams/{name}/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Set a stored cursor: the next registration resumes after `position`. */
+        post: operations["namespaceResetDurableStream"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/durable_streams/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One stored durable cursor. */
+        get: operations["namespaceGetDurableStream"];
+        put?: never;
+        post?: never;
+        /** Forget a stored cursor (nothing happens if there is none). */
+        delete: operations["namespaceDeleteDurableStream"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Facts per type, the append rate of the last ten minutes, the store kind and version.
+         * @description The counts are kept by one live stream over the whole log that the server starts at the first request, so an answer costs the same however long the log is. Until that stream has caught up, `counted_through` is below `head` and the counts cover the log up to it.
+         */
+        get: operations["namespaceStatistics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A page of consecutive facts, newest first, each with the first number of its batch.
+         * @description Without `before` or `after`: the newest `limit` facts. One bounded read by sequence number, however long the log is.
+         */
+        get: operations["namespaceLogPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ns/{namespace}/healthz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Liveness and database reachability; never needs a token. */
+        get: operations["namespaceHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -485,7 +801,7 @@ export interface components {
              * @description Stable; branch on this, not on the message.
              * @enum {string}
              */
-            code: "invalid_input" | "empty_append" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "unknown_durable_stream" | "unauthorized" | "host_not_allowed" | "origin_not_allowed" | "unsupported_media_type" | "request_timeout" | "payload_too_large" | "too_many_streams" | "not_found" | "method_not_allowed" | "backend_error" | "append_outcome_unknown" | "store_closed" | "internal_error";
+            code: "invalid_input" | "empty_append" | "conditional_append_conflict" | "durable_stream_active" | "durable_stream_mismatch" | "unknown_durable_stream" | "unauthorized" | "host_not_allowed" | "origin_not_allowed" | "unsupported_media_type" | "request_timeout" | "payload_too_large" | "too_many_streams" | "not_found" | "method_not_allowed" | "backend_error" | "append_outcome_unknown" | "store_closed" | "internal_error" | "forbidden" | "unknown_namespace" | "namespace_exists" | "namespace_busy" | "too_many_namespaces" | "namespaces_unsupported";
             /** @description Human-readable; may change between versions. */
             message: string;
             /** @description Only with conditional_append_conflict. */
@@ -496,6 +812,28 @@ export interface components {
             facts?: components["schemas"]["EventRecord"][];
             /** @description Only with conditional_append_conflict: more facts than the 100 in `facts`. */
             truncated?: boolean;
+        };
+        CreateNamespaceRequest: {
+            /** @description 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit; absent: the server makes one up (`ns-` and 16 hex digits). */
+            name?: string;
+            /**
+             * @description Dropped by the server when unused (no request, no open stream) for `idle_timeout_seconds`, and when the server shuts down.
+             * @default false
+             */
+            ephemeral: boolean;
+            /** @description Only for ephemeral namespaces; default 300. */
+            idle_timeout_seconds?: number | null;
+        };
+        Namespace: {
+            name: string;
+            ephemeral: boolean;
+            idle_timeout_seconds: number | null;
+            /** @description Streams open on this server; null for a namespace this server has not opened. */
+            open_streams: number | null;
+        };
+        NamespaceList: {
+            /** @description The default namespace first, then the others by name. */
+            namespaces: components["schemas"]["Namespace"][];
         };
     };
     responses: never;
@@ -1603,6 +1941,1425 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+        };
+    };
+    listNamespaces: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The namespaces. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NamespaceList"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: only the admin token administers namespaces; or the browser rules. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createNamespace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CreateNamespaceRequest"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Namespace"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: only the admin token administers namespaces; or the browser rules. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `namespace_exists`, or `namespaces_unsupported` (a server over another server). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the name breaks the name rule, or a bad idle timeout. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `too_many_namespaces`: the server's limit (`--max-namespaces`) is reached. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    dropNamespace: {
+        parameters: {
+            query?: {
+                /** @description End the namespace's open streams (reason `namespace_dropped`) instead of refusing. */
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Dropped. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: only the admin token administers namespaces; or the browser rules. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `namespace_busy`: it has open streams (use force=true); the default namespace. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the name breaks the name rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceAppend: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        /** @description The events of one batch. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppendRequest"];
+            };
+        };
+        responses: {
+            /** @description The committed range. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppendResult"];
+                };
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request body is above the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceAppendIf: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (C9.4): if the log holds a batch appended with this key, the answer is that batch's AppendResult and nothing is written (whatever the condition says now); the same key with other events is 422 `invalid_input`. 1 to 128 characters, each a letter, a digit or one of `- _ . : ~ + / =` (else 422). Keys are kept forever. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        /** @description The events and the condition. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppendIfRequest"];
+            };
+        };
+        responses: {
+            /** @description The committed range. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppendResult"];
+                };
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `conditional_append_conflict`, with `expected`, `actual`, `facts` and `truncated`: nothing committed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request body is above the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceQuery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        /** @description The query; `{}` reads everything. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EventQuery"];
+            };
+        };
+        responses: {
+            /** @description Records and versions from one snapshot. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryResult"];
+                };
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request body is above the server's limit. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The head. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Head"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the namespace breaks the name rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceStreamLive: {
+        parameters: {
+            query?: {
+                /** @description An `EventQuery` as JSON text (URL-encoded); absent: every event. */
+                query?: string;
+                /** @description "beginning", "end", or a sequence number to start after. */
+                start?: string;
+            };
+            header?: {
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `too_many_streams`: this client already has the maximum number of open streams. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceStreamDurable: {
+        parameters: {
+            query?: {
+                /** @description An `EventQuery` as JSON text (URL-encoded); absent: every event. */
+                query?: string;
+                /** @description "beginning", "end", or a sequence number to start after. */
+                start?: string;
+                /** @description true: replace a stored query and start at `start`. */
+                reset?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The event stream. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `durable_stream_active` or `durable_stream_mismatch`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `too_many_streams`: this client already has the maximum number of open streams. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceAckStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The last handled sequence number. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AckRequest"];
+            };
+        };
+        responses: {
+            /** @description Acknowledged. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceCloseStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                stream_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the namespace breaks the name rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceListDurableStreams: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cursors. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DurableStreamList"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the namespace breaks the name rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceResetDurableStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** @description The new cursor. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Reset. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_input`: the body or a parameter is not valid JSON / not the expected shape. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `durable_stream_active` or `durable_stream_mismatch`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a request body must be sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceGetDurableStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cursor. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DurableStreamInfo"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceDeleteDurableStream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+                /** @description The durable name, percent-encoded byte for byte (`quote(name, safe='')`): it must be UTF-8 once decoded (else 422). 1 to 200 characters. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `durable_stream_active` or `durable_stream_mismatch`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceStatistics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The statistics. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Statistics"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the namespace breaks the name rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceLogPage: {
+        parameters: {
+            query?: {
+                /** @description The facts just below this number. */
+                before?: number;
+                /** @description The facts just above this number (not with `before`). */
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogPage"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input` or `empty_append`: well-formed JSON that breaks the contract (C7). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`, `append_outcome_unknown` or `store_closed`: the database failed. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    namespaceHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The namespace: 1 to 40 characters: lower-case ASCII letters, digits, '-' and '_', starting with a letter or a digit. `default` is the log of the unprefixed routes. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Serving. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description `unauthorized`: the bearer token is missing or wrong. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the token does not reach this namespace (the same answer whether it exists or not); or the browser rules (`host_not_allowed`, `origin_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unknown_namespace`: no namespace of that name (or `not_found`, `unknown_durable_stream`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_input`: the namespace breaks the name rule. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `backend_error`. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
