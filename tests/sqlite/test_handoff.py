@@ -273,3 +273,14 @@ def test_a_holder_takes_at_most_its_limit_of_events_and_the_rest_commit_themselv
         assert holder.head() == 4
     finally:
         other.close()
+
+
+def test_a_holder_that_does_not_sync_leaves_the_offers_to_their_writers(database: str, waiter: SQLiteStore) -> None:
+    with SQLiteStore(database, durability="normal") as fast:
+        assert fast._writers_lock.acquire(5)
+        offered = _in_background(lambda: waiter.append([NewEvent("paid", {"order": 15})]))
+        _wait_for(lambda: len(_offers(waiter, ".offer")) == 1)
+        assert fast._commit_locked([_batch(NewEvent("shipped", {"order": 15}))]) == [AppendResult(1, 1, 1)]
+        assert len(_offers(waiter, ".offer")) == 1  # not taken: the waiter asked for a synced commit
+        fast._writers_lock.release()
+        assert offered.result(timeout=10) == AppendResult(2, 2, 1)

@@ -467,7 +467,8 @@ class SQLiteStore(EventStore):
             if idempotency is not None:
                 connection.execute(_sql.INSERT_IDEMPOTENCY_KEY, (idempotency.key, idempotency.digest, first, head))
             outcomes.append(AppendResult(first, head, count))
-        if self._handoff is not None:
+        if self._handoff is not None and self._durability == "full":
+            # Only a commit that syncs may carry others' appends: their writers may have asked for "full".
             self._write_taken(connection, head, occurred_at)
         return outcomes
 
