@@ -101,7 +101,7 @@ def _one_more() -> list[NewEvent]:
 
 
 def _kill_concurrent_writers(database: str, kills: int, together: int = 3) -> list[list[object]]:
-    """Keep ``together`` writers appending at once (their appends hand off to each other), killing one at a time."""
+    """Keep ``together`` writers appending at once (queueing for the writers' lock), killing one at a time."""
     reported: list[list[object]] = []
     rng = random.Random()
     running = [child(_WRITER, database, f"w{writer}") for writer in range(together)]

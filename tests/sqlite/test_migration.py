@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from factstr import AppendResult, EventFilter, EventQuery, EventRecord, NewEvent
+from factstr import EventFilter, EventQuery, EventRecord, NewEvent
 from factstr._matching import query_matches
 from factstr._model import JSON
 from factstr._validation import check_query
@@ -178,7 +178,7 @@ def test_a_version_1_file_is_migrated_to_the_full_text_term_index_and_answers_th
     connection = sqlite3.connect(database)
     try:
         version = connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone()[0]
-        assert int(version) == _schema.latest_version() == 4
+        assert int(version) == _schema.latest_version() == 3
         sql = connection.execute("SELECT sql FROM sqlite_schema WHERE name = 'event_terms'").fetchone()[0]
         assert "fts5" in sql
         connection.execute("CREATE VIRTUAL TABLE temp.postings USING fts5vocab(main, event_terms, instance)")
@@ -232,29 +232,6 @@ def test_a_version_2_file_gains_the_idempotency_keys_on_open(database: str, monk
         assert [r.payload for r in store.query(EventQuery()).event_records] == [{"order": n} for n in (1, 2, 3)]
     connection = sqlite3.connect(database)
     try:
-        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == (
-            str(_schema.latest_version()),
-        )
-    finally:
-        connection.close()
-
-
-def test_a_version_3_file_gains_the_table_of_receipts_on_open(database: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with monkeypatch.context() as older:
-        older.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:3])
-        with SQLiteStore(database) as store:
-            store.append([NewEvent("paid", {"order": 1})], idempotency_key="order-1")
-    connection = sqlite3.connect(database)
-    try:
-        assert connection.execute("SELECT name FROM sqlite_schema WHERE name = 'handoffs'").fetchone() is None
-    finally:
-        connection.close()
-    with SQLiteStore(database) as store:
-        assert store.append([NewEvent("paid", {"order": 1})], idempotency_key="order-1") == AppendResult(1, 1, 1)
-        assert store.append([NewEvent("paid", {"order": 2})]) == AppendResult(2, 2, 1)
-    connection = sqlite3.connect(database)
-    try:
-        assert connection.execute("SELECT count(*) FROM handoffs").fetchone() == (0,)
-        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert connection.execute("SELECT value FROM factstr_meta WHERE key = 'schema_version'").fetchone() == ("3",)
     finally:
         connection.close()

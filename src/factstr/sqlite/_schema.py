@@ -120,20 +120,6 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
-    # Receipts of hand-offs (factstr.sqlite._handoff): an append of another process committed by the holder of
-    # the writers' lock, written in that commit, read by the offering process, deleted soon after.
-    Migration(
-        4,
-        (
-            """
-            CREATE TABLE handoffs (
-                receipt   TEXT    PRIMARY KEY,
-                first_seq INTEGER NOT NULL,
-                last_seq  INTEGER NOT NULL
-            ) WITHOUT ROWID
-            """,
-        ),
-    ),
 )
 
 SCHEMA_VERSION_KEY = "schema_version"

@@ -26,12 +26,6 @@ INSERT_TERMS = "INSERT INTO event_terms (rowid, terms) VALUES (?, ?)"
 SELECT_IDEMPOTENCY_KEY = "SELECT digest, first_seq, last_seq FROM idempotency_keys WHERE key = ?"
 INSERT_IDEMPOTENCY_KEY = "INSERT INTO idempotency_keys (key, digest, first_seq, last_seq) VALUES (?, ?, ?, ?)"
 
-# Receipts of appends taken from other processes (see _handoff), written in the transaction that commits them.
-INSERT_RECEIPT = "INSERT INTO handoffs (receipt, first_seq, last_seq) VALUES (?, ?, ?)"
-SELECT_RECEIPT = "SELECT first_seq, last_seq FROM handoffs WHERE receipt = ?"
-SELECT_RECEIPTS = "SELECT receipt FROM handoffs"
-DELETE_RECEIPT = "DELETE FROM handoffs WHERE receipt = ?"
-
 # --- durable cursors (each runs in its own BEGIN IMMEDIATE transaction) ----------------------------------------
 
 SELECT_CURSOR = "SELECT name, filters_json, cursor FROM durable_cursors WHERE name = ?"

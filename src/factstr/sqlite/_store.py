@@ -46,7 +46,6 @@ from .._validation import (
 )
 from . import _holds, _schema, _sql
 from ._connections import ReaderPool, open_connection
-from ._handoff import HandOff, Offered, Taken, offer_of, receipt_id
 from ._terms import payload_document
 from ._wake import WakeSender, wake_directory
 from ._watch import WATCH_INTERVAL_SECONDS, CommitWatcher
@@ -158,9 +157,6 @@ class SQLiteStore(EventStore):
             raise
         # Wakes the streams of other stores on the file (in any process) after each commit; under _write_lock.
         self._wake_sender = WakeSender(wake_directory(self._locks_directory))
-        # Appends offered to, and taken from, the writers of other processes (under _write_lock).
-        self._handoff = self._open_handoff()
-        self._carried = False  # whether the last commit carried appends taken from other processes
         self._readers = ReaderPool(self._path, busy_timeout=busy_timeout)
 
     def __enter__(self) -> Self:
@@ -214,12 +210,6 @@ class SQLiteStore(EventStore):
         except OSError as exc:
             raise BackendError(f"cannot open the writers' lock in {self._locks_directory!r}: {exc}") from exc
 
-    def _open_handoff(self) -> HandOff | None:
-        try:
-            return HandOff(os.path.join(self._locks_directory, "handoff"))
-        except OSError:
-            return None  # no hand-offs: every writer commits its own appends, as correct and slower
-
     def _open_error(self, exc: sqlite3.Error) -> EventStoreError:
         name = getattr(exc, "sqlite_errorname", "")
         if name == "SQLITE_NOTADB":
@@ -268,111 +258,15 @@ class SQLiteStore(EventStore):
         committer can find the batch at fault by committing each alone.
         """
         with self._write_lock:
-            offered = None
-            if not self._writers_lock.try_acquire():
-                # Another process is writing: offer the group to it, so that its commit may carry this one.
-                offered = self._offer(group)
-                if not self._writers_lock.acquire(self._busy_timeout):
-                    return self._abandon(group, offered)
+            if not self._writers_lock.acquire(self._busy_timeout):
+                return [self._locked_error() for _ in group]
             try:
-                if offered is None or self._handoff is None or self._handoff.withdraw(offered):
-                    outcomes = self._commit_locked(group)
-                else:
-                    outcomes = self._collect(group, offered)
+                outcomes = self._commit_locked(group)
             finally:
                 self._writers_lock.release()
-            carried, self._carried = self._carried, False
-            if carried or any(isinstance(outcome, AppendResult) for outcome in outcomes):
+            if any(isinstance(outcome, AppendResult) for outcome in outcomes):
                 self._wake_sender.wake()
-        if carried:
-            # Other processes' appends are in the log; this store's streams are told by no append of its own.
-            self.notifier.notify()
         return outcomes
-
-    def _offer(self, group: list[_Batch]) -> str | None:
-        """Offer a group to the holder of the writers' lock; return the offer's id (None: not offered)."""
-        if self._handoff is None or any(batch.occurred_at is not None or batch.idempotency for batch in group):
-            return None
-        appends = []
-        for batch in group:
-            condition = batch.condition
-            filters = None if condition is None or condition.filters is None else tuple(condition.filters)
-            appends.append(
-                Offered(
-                    [(event.event_type, event.payload_json) for event in batch.events],
-                    batch.documents,
-                    condition is not None,
-                    filters,
-                    None if condition is None else condition.expected,
-                )
-            )
-        try:
-            return self._handoff.offer(appends)
-        except OSError:
-            return None
-
-    def _collect(self, group: list[_Batch], offered: str) -> list[Outcome]:
-        """The outcomes of a taken offer (the writers' lock is held): its receipts, the rest committed here."""
-        assert self._handoff is not None
-        try:
-            with self._translated("append"):
-                found = [
-                    self._writer.execute(_sql.SELECT_RECEIPT, (receipt_id(offered, i),)).fetchone()
-                    for i in range(len(group))
-                ]
-        except EventStoreError:
-            # The receipts cannot be read: nothing tells whether the taker committed them.
-            return [self._unknown(offered) for _ in group]
-        self._handoff.forget(offered)
-        rest = [batch for batch, receipt in zip(group, found, strict=True) if receipt is None]
-        committed = iter(self._commit_rest(rest))
-        return [
-            next(committed) if receipt is None else AppendResult(receipt[0], receipt[1], receipt[1] - receipt[0] + 1)
-            for receipt in found
-        ]
-
-    def _commit_rest(self, rest: list[_Batch]) -> list[Outcome]:
-        """Commit the appends of a taken offer that have no receipt; a refusal must not reach the committer,
-        whose retry of the whole group would commit the appends with receipts a second time."""
-        if not rest:
-            return []
-        try:
-            return self._commit_locked(rest)
-        except GroupRefused as refused:
-            if len(rest) == 1:
-                return [refused.error]
-        outcomes: list[Outcome] = []
-        for batch in rest:
-            try:
-                outcomes.extend(self._commit_locked([batch]))
-            except GroupRefused as refused:
-                outcomes.append(refused.error)
-        return outcomes
-
-    def _abandon(self, group: list[_Batch], offered: str | None) -> list[Outcome]:
-        """The outcomes of a group that waited ``busy_timeout`` for the writers' lock in vain."""
-        if offered is None or self._handoff is None or self._handoff.withdraw(offered):
-            return [self._locked_error() for _ in group]
-        # Taken by a writer that may still be committing it: a receipt proves a commit, its absence nothing.
-        outcomes: list[Outcome] = []
-        for index in range(len(group)):
-            try:
-                with self._translated("append"):
-                    receipt = self._writer.execute(_sql.SELECT_RECEIPT, (receipt_id(offered, index),)).fetchone()
-            except EventStoreError:
-                receipt = None
-            if receipt is None:
-                outcomes.append(self._unknown(offered))
-            else:
-                outcomes.append(AppendResult(receipt[0], receipt[1], receipt[1] - receipt[0] + 1))
-        self._handoff.forget(offered)
-        return outcomes
-
-    def _unknown(self, offered: str) -> AppendOutcomeUnknown:
-        return AppendOutcomeUnknown(
-            f"sqlite append on {self._path!r}: handed to another process's writer ({offered}) whose commit could "
-            "not be confirmed; the append may or may not be in the log"
-        )
 
     def _commit_locked(self, group: list[_Batch]) -> list[Outcome]:
         connection = self._writer
@@ -467,59 +361,7 @@ class SQLiteStore(EventStore):
             if idempotency is not None:
                 connection.execute(_sql.INSERT_IDEMPOTENCY_KEY, (idempotency.key, idempotency.digest, first, head))
             outcomes.append(AppendResult(first, head, count))
-        if self._handoff is not None and self._durability == "full":
-            # Only a commit that syncs may carry others' appends: their writers may have asked for "full".
-            self._write_taken(connection, head, occurred_at)
         return outcomes
-
-    def _write_taken(self, connection: sqlite3.Connection, head: int, occurred_at: int) -> int:
-        """Write the appends offered by other processes into this transaction, each with its receipt.
-
-        An append whose condition fails, or that SQLite refuses, is left out (its savepoint is rolled back): its
-        writer finds no receipt and commits it itself, getting its own conflict or error.
-        """
-        assert self._handoff is not None
-        try:
-            taken, live = self._handoff.take()
-        except OSError:
-            return head
-        if not taken:
-            return head
-        self._carried = True
-        for receipt in connection.execute(_sql.SELECT_RECEIPTS).fetchall():
-            if offer_of(receipt[0]) not in live:
-                connection.execute(_sql.DELETE_RECEIPT, receipt)
-        for offer in taken:
-            for index, append in enumerate(offer.appends):
-                head = self._write_offered(connection, head, occurred_at, offer, index, append)
-        return head
-
-    def _write_offered(
-        self, connection: sqlite3.Connection, head: int, occurred_at: int, offer: Taken, index: int, append: Offered
-    ) -> int:
-        if append.conditional:
-            actual = self._context_version(connection, append.condition_filters(), head)
-            if actual != append.expected:
-                return head
-        first = head + 1
-        connection.execute("SAVEPOINT offered")
-        try:
-            connection.executemany(
-                _sql.INSERT_EVENT,
-                [
-                    (sequence, first, occurred_at, event_type, payload_json)
-                    for sequence, (event_type, payload_json) in enumerate(append.events, first)
-                ],
-            )
-            connection.executemany(_sql.INSERT_TERMS, enumerate(append.documents, first))
-            last = first + len(append.events) - 1
-            connection.execute(_sql.INSERT_RECEIPT, (receipt_id(offer.offer_id, index), first, last))
-        except sqlite3.Error:
-            connection.execute("ROLLBACK TO offered")
-            connection.execute("RELEASE offered")
-            return head
-        connection.execute("RELEASE offered")
-        return last
 
     def _conflict(
         self, connection: sqlite3.Connection, condition: Condition, actual: int | None

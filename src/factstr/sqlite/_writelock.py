@@ -33,17 +33,6 @@ class WriteLock:
         self._closed = False
         self._helper: threading.Thread | None = None
 
-    def try_acquire(self) -> bool:
-        """Take the lock if nobody holds it, without waiting; return whether it is held."""
-        with self._condition:
-            if self._closed or self._helper_waiting:
-                return False
-            try:
-                fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            return True
-
     def acquire(self, timeout: float) -> bool:
         """Take the lock, waiting up to ``timeout`` seconds; return whether it is held."""
         with self._condition:
