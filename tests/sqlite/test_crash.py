@@ -82,6 +82,8 @@ def _check_file(database: str, reported: list[list[object]]) -> None:
         for seq, _, _, payload in rows:
             assert terms.pop(seq, set()) == set(payload_words(json.loads(payload))), f"term index disagrees at {seq}"
         assert not terms, "term postings for events that do not exist"
+        appends = [(members[0][1]["writer"], members[0][1]["batch"]) for members in batches.values()]
+        assert len(appends) == len(set(appends)), "an append is in the log twice"
         for writer, batch, first, size in reported:
             assert isinstance(first, int)
             committed = batches.get(first)
@@ -96,6 +98,37 @@ def _check_file(database: str, reported: list[list[object]]) -> None:
 
 def _one_more() -> list[NewEvent]:
     return [NewEvent("after", {"writer": "main", "batch": 0, "size": 1, "j": 0})]
+
+
+def _kill_concurrent_writers(database: str, kills: int, together: int = 3) -> list[list[object]]:
+    """Keep ``together`` writers appending at once (queueing for the writers' lock), killing one at a time."""
+    reported: list[list[object]] = []
+    rng = random.Random()
+    running = [child(_WRITER, database, f"w{writer}") for writer in range(together)]
+    for kill in range(kills):
+        time.sleep(rng.uniform(0.05, 0.4))
+        victim = running.pop(rng.randrange(len(running)))
+        victim.send_signal(signal.SIGKILL)
+        out, _ = victim.communicate(timeout=30)
+        reported += [json.loads(line) for line in out.splitlines() if line.startswith("[")]
+        running.append(child(_WRITER, database, f"w{together + kill}"))
+    for process in running:
+        process.send_signal(signal.SIGKILL)
+        out, _ = process.communicate(timeout=30)
+        reported += [json.loads(line) for line in out.splitlines() if line.startswith("[")]
+    return reported
+
+
+def test_concurrent_writers_killed_at_random_leave_each_append_once(database: str) -> None:
+    reported = _kill_concurrent_writers(database, 6)
+    assert reported, "no writer got to commit anything; the kills came too early"
+    _check_file(database, reported)
+
+
+@pytest.mark.long
+def test_many_concurrent_writers_killed_at_random_leave_each_append_once(database: str) -> None:
+    reported = _kill_concurrent_writers(database, 30, together=4)
+    _check_file(database, reported)
 
 
 def test_killed_writers_leave_a_whole_gapless_log(database: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,5 +80,47 @@ def test_long_values_are_hashed_but_not_remembered() -> None:
     long_text = "v" * 10_000
     first = payload_words({"a": long_text})
     assert first == payload_words({"a": long_text})
-    assert all(len(term) <= _terms._CACHED_TERM_BYTES for term in _terms._words)
+    remembered = [path + _terms._leaf(value) for path, known in _terms._values.items() for value in known]
+    assert all(len(term) <= _terms._CACHED_TERM_BYTES for term in [*remembered, *_terms._leaves])
     assert all(len(key) <= _terms._CACHED_TERM_BYTES for key in _terms._keys.values())
+
+
+def _uncached_words(value: JSON, path: bytes = b"") -> list[str]:
+    """The words as the file format defines them, computed the slow way: no cache, one hash per term."""
+    if isinstance(value, dict):
+        return [word for key, sub in value.items() for word in _uncached_words(sub, path + msgspec.json.encode(key))]
+    if isinstance(value, list):
+        return [word for element in value for word in _uncached_words(element, path + b"[")]
+    if value is None:
+        leaf = b"=z"
+    elif isinstance(value, bool):
+        leaf = b"=b1" if value else b"=b0"
+    elif isinstance(value, str):
+        leaf = b"=s" + value.encode()
+    elif isinstance(value, float) and value.is_integer():
+        leaf = b"=n" + str(int(value)).encode()
+    else:
+        leaf = b"=n" + repr(value).encode()
+    return [hashlib.blake2b(path + leaf, digest_size=8).hexdigest()]
+
+
+@given(st.lists(json_values, min_size=1, max_size=4))
+def test_remembered_words_are_the_words_of_the_format(payloads: list[JSON]) -> None:
+    """The cache is keyed by values, where True == 1 == 1.0: it must still give each term its own word."""
+    for _ in range(2):  # the second round answers from the cache
+        for payload in payloads:
+            assert payload_words(payload) == _uncached_words(payload)
+
+
+def test_booleans_and_numbers_under_one_key_keep_their_own_words() -> None:
+    for value in (1, True, 1.0, 0, False, 0.0, -0.0, None, "1"):
+        assert payload_words({"k": value}) == _uncached_words({"k": value})
+        assert payload_words({"k": [value]}) == _uncached_words({"k": [value]})
+
+
+def test_a_full_cache_is_forgotten_and_words_stay_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_terms, "_CACHE_LIMIT", 8)
+    payloads = [{"n": n, "s": f"v{n % 3}", "b": n % 2 == 0} for n in range(40)]
+    for payload in payloads + payloads:
+        assert payload_words(payload) == _uncached_words(payload)
+    assert _terms._remembered <= 8

@@ -21,24 +21,21 @@ from .._model import JSON
 
 _ARRAY_STEP = b"["
 _encode = msgspec.json.Encoder().encode
-_blake2b = hashlib.blake2b
+# Copying an empty 8-byte hasher is cheaper than building one with its keyword argument each time.
+_EMPTY_HASHER = hashlib.blake2b(digest_size=8)
 
 # Hashing is most of the cost of a term, and payloads repeat most of their keys and many values (types of
-# things, currencies, flags): remember recent words of short terms (at most 64 Ki of them, about 10 MiB).
-# Cleared when full, which costs one rehash of what recurs.
+# things, currencies, flags, the accounts of a busy period). Recent words are remembered by the path of the leaf
+# and then by its value itself, so that a recurring leaf costs two dictionary lookups and no bytes are built.
+# Only short terms are kept (at most 64 Ki of them, about 10 MiB); everything is forgotten when full, which costs
+# one rehash of what recurs. Values are keys of a dictionary, where 1 == 1.0 (the same term, as wanted) but also
+# True == 1 (not the same term): booleans and null are therefore remembered by their whole term in _leaves.
 _CACHE_LIMIT = 1 << 16
 _CACHED_TERM_BYTES = 128
-_words: dict[bytes, str] = {}
+_values: dict[bytes, dict[str | int | float, str]] = {}
+_leaves: dict[bytes, str] = {}
 _keys: dict[str, bytes] = {}
-
-
-def _new_word(term: bytes) -> str:
-    word = _blake2b(term, digest_size=8).hexdigest()
-    if len(term) <= _CACHED_TERM_BYTES:
-        if len(_words) >= _CACHE_LIMIT:
-            _words.clear()
-        _words[term] = word
-    return word
+_remembered = 0
 
 
 def _new_key(key: str) -> bytes:
@@ -66,28 +63,66 @@ def _leaf(value: JSON) -> bytes:
     return b"=z"
 
 
+def _new_word(path: bytes, value: JSON) -> str:
+    """Hash the term of a scalar ``value`` at ``path`` and remember its word when the term is short."""
+    global _remembered
+    term = path + _leaf(value)
+    hasher = _EMPTY_HASHER.copy()
+    hasher.update(term)
+    word = hasher.hexdigest()
+    if len(term) <= _CACHED_TERM_BYTES:
+        if _remembered >= _CACHE_LIMIT:
+            _values.clear()
+            _leaves.clear()
+            _remembered = 0
+        _remembered += 1
+        kind = type(value)
+        if kind is str or kind is int or kind is float:
+            known = _values.get(path)
+            if known is None:
+                known = _values[path] = {}
+            known[value] = word
+        else:
+            _leaves[term] = word
+    return word
+
+
+def _word(path: bytes, value: JSON) -> str:
+    """The word of the term of a scalar ``value`` at ``path``."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        known = _values.get(path)
+        if known is not None:
+            word = known.get(value)
+            if word is not None:
+                return word
+        return _new_word(path, value)
+    return _leaves.get(path + _leaf(value)) or _new_word(path, value)
+
+
 def _collect(value: JSON, path: bytes, words: list[str]) -> None:
-    # Runs for every payload of every append: the leaves of an object are handled inline, without a call each.
+    # Runs for every payload of every append: the common leaves of an object are handled inline.
     kind = type(value)
     if kind is dict:
         for key, sub in value.items():
             step = _keys.get(key) or _new_key(key)
+            if path:
+                step = path + step
             sub_kind = type(sub)
-            if sub_kind is str:
-                term = path + step + b"=s" + sub.encode()
+            if sub_kind is str or sub_kind is int or sub_kind is float:
+                known = _values.get(step)
+                word = None if known is None else known.get(sub)
+                words.append(word or _new_word(step, sub))
             elif sub_kind is dict or sub_kind is list:
-                _collect(sub, path + step, words)
-                continue
+                _collect(sub, step, words)
             else:
-                term = path + step + _leaf(sub)
-            words.append(_words.get(term) or _new_word(term))
+                words.append(_word(step, sub))
     elif kind is list:
         step = path + _ARRAY_STEP
         for element in value:
             _collect(element, step, words)
     else:
-        term = path + _leaf(value)
-        words.append(_words.get(term) or _new_word(term))
+        words.append(_word(path, value))
 
 
 def payload_words(payload: JSON) -> list[str]:
